@@ -1,0 +1,213 @@
+"""One table of settings: defaults, valid ranges, help. Precedence flag > config file > default lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    kind: type
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+# Keys are "section.name" and map to [section] name = ... in TOML; top-level keys have no section.
+OPTIONS: dict[str, Option] = {
+    "clusters": Option("auto", str, "Number of video clusters, or 'auto' to pick it by silhouette."),
+    "naming": Option("labels", str, "Cluster folder names: 'labels' (ImageNet class words when the model has "
+                     "classes, else numbers) or 'index' (cluster-01, cluster-02, ...).", choices=("labels", "index")),
+    "seed": Option(0, int, "Random seed for clustering and for --weights random.", 0, 2**31 - 1),
+    "sampling.fps": Option(1.0, float, "Frames sampled per second of video.", 0.01, 60.0),
+    "sampling.max_frames": Option(64, int, "At most this many frames per video, spread over the whole video.", 3, 2000),
+    "sampling.min_frames": Option(3, int, "At least this many frames where the clip has them.", 1, 100),
+    "features.weights": Option("imagenet", str, "InceptionV3 weights: 'imagenet', 'random' (seeded, for offline "
+                               "tests) or a path to an .h5/.keras weights file."),
+    "features.model": Option("", str, "A .tflite image model to use instead of InceptionV3 (empty: InceptionV3)."),
+    "features.labels": Option("", str, "Class names for a TFLite classifier, one per line (enables cluster names)."),
+    "features.batch_size": Option(32, int, "Frames per model call.", 1, 1024),
+    "features.threads": Option(0, int, "Inference threads (0: all cores).", 0, 256),
+    "keyframes.blur_ratio": Option(0.35, float, "Drop frames whose sharpness (variance of the Laplacian) is below "
+                                   "this fraction of the video's median sharpness.", 0.0, 1.0),
+    "keyframes.dark_max": Option(18.0, float, "Drop frames whose mean luminance (0-255) is at or below this.", 0, 255),
+    "keyframes.bright_min": Option(245.0, float, "Drop frames whose mean luminance is at or above this.", 0, 255),
+    "keyframes.min_color_bins": Option(10, int, "Drop near-solid frames that occupy this many or fewer of the "
+                                       "8x8x8 colour-histogram bins.", 0, 512),
+    "keyframes.transition_residual": Option(0.35, float, "A frame that is this close (relative residual) to a "
+                                            "blend of its two neighbours is a fade/dissolve and is dropped "
+                                            "(0 disables).", 0.0, 1.0),
+    "keyframes.min_silhouette": Option(0.12, float, "Below this best silhouette the frames form one picture "
+                                       "(one keyframe).", 0.0, 1.0),
+    "keyframes.same_picture_distance": Option(0.08, float, "Frames whose normalised feature distance to the "
+                                              "video's mean is all below this show one picture.", 0.0, 2.0),
+    "keyframes.max_keyframes": Option(24, int, "At most this many keyframes per video.", 1, 500),
+    "keyframes.redundant_cosine": Option(0.92, float, "A later keyframe at least this cosine-similar to a kept "
+                                         "one (and with a similar colour histogram) is dropped.", 0.0, 1.0),
+    "keyframes.redundant_hist": Option(0.90, float, "Colour-histogram correlation above which two keyframes "
+                                       "look alike.", -1.0, 1.0),
+    "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
+                                    "downloading and left alone.", 0.0, 1e9),
+}
+
+CLI_ONLY = ("dest", "dry_run", "manifest", "report", "keyframes_dir", "json", "quiet", "verbose")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _attr(key: str) -> str:
+    return key.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; attribute names are the table keys with '.' replaced by '_'."""
+
+    clusters: str = OPTIONS["clusters"].default
+    naming: str = OPTIONS["naming"].default
+    seed: int = OPTIONS["seed"].default
+    sampling_fps: float = OPTIONS["sampling.fps"].default
+    sampling_max_frames: int = OPTIONS["sampling.max_frames"].default
+    sampling_min_frames: int = OPTIONS["sampling.min_frames"].default
+    features_weights: str = OPTIONS["features.weights"].default
+    features_model: str = OPTIONS["features.model"].default
+    features_labels: str = OPTIONS["features.labels"].default
+    features_batch_size: int = OPTIONS["features.batch_size"].default
+    features_threads: int = OPTIONS["features.threads"].default
+    keyframes_blur_ratio: float = OPTIONS["keyframes.blur_ratio"].default
+    keyframes_dark_max: float = OPTIONS["keyframes.dark_max"].default
+    keyframes_bright_min: float = OPTIONS["keyframes.bright_min"].default
+    keyframes_min_color_bins: int = OPTIONS["keyframes.min_color_bins"].default
+    keyframes_transition_residual: float = OPTIONS["keyframes.transition_residual"].default
+    keyframes_min_silhouette: float = OPTIONS["keyframes.min_silhouette"].default
+    keyframes_same_picture_distance: float = OPTIONS["keyframes.same_picture_distance"].default
+    keyframes_max_keyframes: int = OPTIONS["keyframes.max_keyframes"].default
+    keyframes_redundant_cosine: float = OPTIONS["keyframes.redundant_cosine"].default
+    keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
+    safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
+
+    @property
+    def n_clusters(self) -> int | None:
+        """The requested cluster count, or None for auto."""
+        return None if self.clusters == "auto" else int(self.clusters)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, _attr(key)) for key in OPTIONS}
+
+    def feature_identity(self) -> dict[str, Any]:
+        """What decides the per-frame features; a change here invalidates cached features."""
+        return {
+            "model": self.features_model or "inceptionv3",
+            "weights": "" if self.features_model else self.features_weights,
+            "sampling_fps": self.sampling_fps,
+            "max_frames": self.sampling_max_frames,
+            "min_frames": self.sampling_min_frames,
+        }
+
+
+assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"
+
+
+def _coerce(key: str, value: Any) -> Any:
+    opt = OPTIONS[key]
+    if key == "clusters":
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError(f"clusters must be a positive whole number or 'auto', not {value!r}.") from None
+        if number < 1:
+            raise ConfigError(f"clusters must be at least 1 (got {number}); use 'auto' to let organize choose.")
+        return str(number)
+    try:
+        if opt.kind is bool:
+            converted: Any = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        elif opt.kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        else:
+            converted = opt.kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {key} must be a {opt.kind.__name__}, not {value!r}.") from None
+    if opt.choices and converted not in opt.choices:
+        raise ConfigError(f"Setting {key} must be one of {', '.join(opt.choices)}, not {converted!r}.")
+    if opt.min is not None and converted < opt.min or opt.max is not None and converted > opt.max:
+        raise ConfigError(f"Setting {key} must be between {_num(opt.min)} and {_num(opt.max)}, not {converted!r}.")
+    return converted
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config into flat 'section.key' entries, rejecting unknown keys."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist; check the path given to --config.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML ({exc}); fix it or start from "
+                          "configs/default.toml.") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                flat[f"{key}.{sub}"] = subvalue
+        else:
+            flat[key] = value
+    unknown = sorted(set(flat) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"Config file {path} has unknown setting(s): {', '.join(unknown)}. "
+                          "See configs/default.toml for the valid ones.")
+    return flat
+
+
+def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None = None) -> Settings:
+    """Build Settings: a flag that was given beats the config file, which beats the default."""
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(load_config_file(config_file))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            if key not in OPTIONS:
+                raise ConfigError(f"Unknown setting {key}.")
+            values[key] = value
+    return Settings(**{_attr(k): _coerce(k, v) for k, v in values.items()})
+
+
+def default_toml() -> str:
+    """The documented default config, as written to configs/default.toml."""
+    lines = ["# organizer settings. Every key is optional; shown values are the defaults.",
+             "# Precedence: command-line flag > this file (--config FILE) > built-in default.", ""]
+    section = None
+    for key, opt in OPTIONS.items():
+        sect, _, name = key.rpartition(".")
+        if sect != section:
+            if sect:
+                lines += ["", f"[{sect}]"]
+            section = sect
+        rng = ""
+        if opt.choices:
+            rng = f" One of: {', '.join(opt.choices)}."
+        elif opt.min is not None:
+            rng = f" Range {_num(opt.min)} to {_num(opt.max)}."
+        lines.append(f"# {opt.help}{rng}")
+        value = opt.default
+        if isinstance(value, str):
+            rendered = f'"{value}"'
+        elif isinstance(value, bool):
+            rendered = str(value).lower()
+        else:
+            rendered = repr(value)
+        lines.append(f"{name} = {rendered}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,193 @@
+"""Frame sampling. OpenCV first; PyAV (FFmpeg) for what OpenCV cannot open or decode."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+# FFmpeg inside OpenCV prints to stderr for every broken file; our own messages say it better.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+
+try:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:   # older OpenCV builds without the logging utilities
+    pass
+import numpy as np
+
+from .errors import VideoUnreadable
+from .types import SampledFrames
+
+log = logging.getLogger(__name__)
+
+WORK_SIDE = 320  # frames are kept with their shorter side at most this long: enough for 299 px models and gates
+
+# Counts decoded videos; tests use it to prove that a cached re-run decodes nothing.
+DECODE_COUNTER = {"videos": 0}
+
+
+def sample_times(duration: float, fps: float, max_frames: int, min_frames: int) -> list[float]:
+    """Evenly spread sample times: `fps` per second, clamped to [min_frames, max_frames], centred in their slots."""
+    if duration <= 0:
+        return [0.0]
+    n = max(1, math.floor(duration * fps + 1e-9))
+    n = min(max(n, min_frames), max_frames)
+    step = duration / n
+    return [(i + 0.5) * step for i in range(n)]
+
+
+def scale_to_work(frame: np.ndarray, side: int | None = WORK_SIDE) -> np.ndarray:
+    """Shrink so the shorter side is at most `side`, keeping the aspect ratio."""
+    h, w = frame.shape[:2]
+    if side is None or min(h, w) <= side:
+        return frame
+    f = side / min(h, w)
+    return cv2.resize(frame, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def to_model_input(frame: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to `size` and centre-crop to size x size: the aspect ratio is never squashed."""
+    h, w = frame.shape[:2]
+    f = size / min(h, w)
+    nw, nh = max(size, round(w * f)), max(size, round(h * f))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(frame, (nw, nh), interpolation=interp)
+    y, x = (nh - size) // 2, (nw - size) // 2
+    return np.ascontiguousarray(resized[y:y + size, x:x + size])
+
+
+Picker = Callable[[float, float, int], list[int]]   # (duration, fps, frame_count) -> frame numbers wanted
+
+
+def _picker_for_times(fps_sample: float, max_frames: int, min_frames: int) -> Picker:
+    def pick(duration: float, fps: float, count: int) -> list[int]:
+        times = sample_times(duration, fps_sample, max_frames, min_frames)
+        last = max(count - 1, 0)
+        return sorted({min(last, int(t * fps)) for t in times})
+    return pick
+
+
+def _decode_opencv(path: Path, pick: Picker, side: int | None) -> SampledFrames | None:
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return None
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if fps <= 0 or fps > 1000 or count <= 0:
+            return None  # without a frame rate and length we cannot spread samples; let PyAV measure it
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        duration = count / fps
+        wanted = pick(duration, fps, count)
+        wanted_set, last = set(wanted), wanted[-1]
+        frames, times, indices = [], [], []
+        index = 0
+        while index <= last:
+            # grab() decodes without the colour conversion; only sampled frames are retrieved.
+            if not cap.grab():
+                break
+            if index in wanted_set:
+                ok, bgr = cap.retrieve()
+                if ok and bgr is not None:
+                    frames.append(scale_to_work(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), side))
+                    times.append(index / fps)
+                    indices.append(index)
+            index += 1
+        if not frames:
+            return None
+        if index < count * 0.9 and index <= last:
+            duration = index / fps  # the header over-promised; trust what decoded
+        return SampledFrames(frames, times, indices, duration, fps, width, height, "opencv")
+    finally:
+        cap.release()
+
+
+def _decode_pyav(path: Path, pick: Picker, side: int | None) -> SampledFrames:
+    import av  # imported lazily: only needed for files OpenCV cannot read
+
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # av raises many types (InvalidDataError, OSError, ...)
+        raise VideoUnreadable(f"cannot be opened as a video ({_short(exc)}); it may be truncated, "
+                              "empty or not a video at all") from None
+    with container:
+        if not container.streams.video:
+            raise VideoUnreadable("has no video stream; it may be an audio file or damaged")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        count = stream.frames or max(1, round(duration * fps))
+        wanted = pick(duration, fps, count)
+        wanted_set, last = set(wanted), wanted[-1]
+        frames, times, indices = [], [], []
+        width = height = 0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index > last:
+                    break
+                width, height = frame.width, frame.height
+                if index in wanted_set:
+                    rgb = frame.to_ndarray(format="rgb24")
+                    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+                    if rotation:
+                        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+                    frames.append(scale_to_work(rgb, side))
+                    times.append(float(frame.time) if frame.time is not None else index / fps)
+                    indices.append(index)
+        except Exception as exc:
+            if not frames:
+                raise VideoUnreadable(f"cannot be decoded ({_short(exc)}); the file may be truncated or "
+                                      "damaged") from None
+            log.warning("%s: decoding stopped early (%s); using the %d frames read", path, _short(exc), len(frames))
+        if not frames:
+            raise VideoUnreadable("contains no decodable video frames; it may be empty or truncated")
+        return SampledFrames(frames, times, indices, duration or (indices[-1] + 1) / fps, fps, width, height, "pyav")
+
+
+def _short(exc: Exception) -> str:
+    if getattr(exc, "strerror", None):
+        return str(exc.strerror)[:160]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _decode(path: Path, pick: Picker, side: int | None) -> SampledFrames:
+    path = Path(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise VideoUnreadable(f"cannot be read ({exc.strerror}); check that it exists and its permissions") from None
+    if size == 0:
+        raise VideoUnreadable("is empty (0 bytes); it may be an interrupted download")
+    DECODE_COUNTER["videos"] += 1
+    sampled = None
+    try:
+        sampled = _decode_opencv(path, pick, side)
+    except cv2.error as exc:
+        log.debug("OpenCV failed on %s: %s", path, exc)
+    if sampled is None:
+        sampled = _decode_pyav(path, pick, side)
+    return sampled
+
+
+def sample_video(path: Path, fps: float = 1.0, max_frames: int = 64, min_frames: int = 3,
+                 side: int | None = WORK_SIDE) -> SampledFrames:
+    """Sample frames evenly over the whole video; raises VideoUnreadable with a reason."""
+    return _decode(path, _picker_for_times(fps, max_frames, min_frames), side)
+
+
+def frames_at(path: Path, frame_numbers: list[int], side: int | None = None) -> SampledFrames:
+    """Decode specific frames (full resolution by default), e.g. to export keyframes as images."""
+    wanted = sorted(set(frame_numbers))
+    return _decode(path, lambda duration, fps, count: [min(n, max(count - 1, 0)) for n in wanted], side)

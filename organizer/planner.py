@@ -1,0 +1,155 @@
+"""Pure planning: cluster assignments + library -> a plan of moves. The dry-run manifest is this plan as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable
+
+from .errors import ManifestError
+from .types import Failure, VideoFile
+
+MANIFEST_VERSION = 1
+NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class Move:
+    src: str          # relative to root
+    dst: str          # relative to dest
+    cluster: str
+    size: int
+    mtime_ns: int
+    ino: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    name: str
+    size: int
+
+
+@dataclass
+class Plan:
+    root: str
+    dest: str
+    created: str
+    settings: dict
+    clusters: list[ClusterInfo]
+    moves: list[Move]
+    skipped: list[Failure] = field(default_factory=list)
+    downloading: list[Failure] = field(default_factory=list)
+    in_place: int = 0
+    version: int = MANIFEST_VERSION
+
+    def to_json(self) -> str:
+        data = {
+            "version": self.version, "root": self.root, "dest": self.dest, "created": self.created,
+            "settings": self.settings,
+            "clusters": [asdict(c) for c in self.clusters],
+            "moves": [asdict(m) for m in self.moves],
+            "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
+            "downloading": [{"path": f.path, "reason": f.reason} for f in self.downloading],
+            "in_place": self.in_place,
+        }
+        # ensure_ascii keeps non-UTF-8 names (surrogate escapes) round-tripping exactly.
+        return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "manifest") -> "Plan":
+        try:
+            data = json.loads(text)
+            if data.get("version") != MANIFEST_VERSION:
+                raise ManifestError(f"{origin} has manifest version {data.get('version')!r}; this organize reads "
+                                    f"version {MANIFEST_VERSION}. Re-run the dry run to make a new plan.")
+            moves = [Move(m["src"], m["dst"], m["cluster"], int(m["size"]), int(m["mtime_ns"]), int(m.get("ino", 0)))
+                     for m in data["moves"]]
+            plan = cls(root=data["root"], dest=data["dest"], created=data.get("created", ""),
+                       settings=data.get("settings", {}),
+                       clusters=[ClusterInfo(c["name"], int(c["size"])) for c in data.get("clusters", [])],
+                       moves=moves,
+                       skipped=[Failure(s["path"], s["reason"]) for s in data.get("skipped", [])],
+                       downloading=[Failure(s["path"], s["reason"]) for s in data.get("downloading", [])],
+                       in_place=int(data.get("in_place", 0)))
+        except ManifestError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ManifestError(f"{origin} is not a valid organize manifest ({type(exc).__name__}: {exc}). "
+                                "Re-run with --dry-run to write a fresh one.") from None
+        plan.validate()
+        return plan
+
+    def validate(self) -> None:
+        """Reject plans that could touch files outside root or write outside dest (manifests are user-editable)."""
+        if not os.path.isabs(self.root) or not os.path.isabs(self.dest):
+            raise ManifestError("The manifest's root and dest must be absolute paths.")
+        for m in self.moves:
+            for label, rel in (("src", m.src), ("dst", m.dst)):
+                check_relative(rel, f"move {label} {rel!r}")
+            if len(PurePosixPath(m.dst).parts) != 2:
+                raise ManifestError(f"move dst {m.dst!r} must be '<cluster folder>/<file name>'.")
+
+
+def check_relative(rel: str, what: str) -> None:
+    p = PurePosixPath(rel)
+    if not rel or p.is_absolute() or ".." in p.parts or "\0" in rel or rel.startswith("~"):
+        raise ManifestError(f"Unsafe path in the manifest: {what} must stay inside its folder "
+                            "(no absolute paths, no '..'). Fix the manifest or re-run the dry run.")
+
+
+def fit_name(stem: str, suffix: str, max_bytes: int = NAME_MAX) -> str:
+    """stem+suffix, shortening the stem (at a character boundary) so the name fits in max_bytes."""
+    while len(os.fsencode(stem + suffix)) > max_bytes and stem:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """The name itself if free, else 'stem (2).ext', 'stem (3).ext', ... always within 255 bytes."""
+    if name not in taken and len(os.fsencode(name)) <= NAME_MAX:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    ext = "." + ext if ext else ""
+    n = 2
+    while True:
+        candidate = fit_name(stem, f" ({n}){ext}")
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def _listdir(path: Path) -> set[str]:
+    try:
+        return set(os.listdir(path))
+    except OSError:
+        return set()
+
+
+def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], settings: dict,
+               skipped: Iterable[Failure] = (), downloading: Iterable[Failure] = (),
+               listdir: Callable[[Path], set[str]] = _listdir, now: datetime | None = None) -> Plan:
+    """Place each video at DEST/<cluster>/<name>; a file already in its cluster folder stays (runs twice safely)."""
+    root, dest = Path(os.path.abspath(root)), Path(os.path.abspath(dest))
+    taken: dict[str, set[str]] = {}
+    moves: list[Move] = []
+    sizes: dict[str, int] = {}
+    in_place = 0
+    for video, cluster in sorted(assignment, key=lambda a: (a[1], a[0].rel)):
+        sizes[cluster] = sizes.get(cluster, 0) + 1
+        folder = dest / cluster
+        if video.path.parent == folder or Path(os.path.abspath(video.path)).parent == folder:
+            in_place += 1
+            continue
+        names = taken.setdefault(cluster, listdir(folder))
+        name = unique_name(video.path.name, names)
+        names.add(name)
+        moves.append(Move(video.rel, f"{cluster}/{name}", cluster, video.size, video.mtime_ns, video.ino))
+    created = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items())]
+    return Plan(str(root), str(dest), created, settings, clusters, moves,
+                list(skipped), list(downloading), in_place)
