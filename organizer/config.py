@@ -37,7 +37,7 @@ OPTIONS: dict[str, Option] = {
     "features.batch_size": Option(32, int, "Frames per model call.", 1, 1024),
     "features.threads": Option(0, int, "Inference threads (0: all cores).", 0, 256),
     "keyframes.blur_ratio": Option(0.35, float, "Drop frames whose sharpness (variance of the Laplacian) is below "
-                                   "this fraction of the video's median sharpness.", 0.0, 1.0),
+                                   "this fraction of the sharpest frame with similar content.", 0.0, 1.0),
     "keyframes.dark_max": Option(18.0, float, "Drop frames whose mean luminance (0-255) is at or below this.", 0, 255),
     "keyframes.bright_min": Option(245.0, float, "Drop frames whose mean luminance is at or above this.", 0, 255),
     "keyframes.min_color_bins": Option(10, int, "Drop near-solid frames that occupy this many or fewer of the "

@@ -19,6 +19,7 @@ from .config import Settings
 
 THUMB = 32           # side of the grey/colour thumbnails used for pixel comparisons
 SAME_PICTURE_MAD = 0.06   # mean absolute thumbnail difference (0-1) under which two frames show one picture
+SIMILAR_CONTENT_MAD = 0.12   # looser: frames this close show the same content, perhaps blurred
 
 
 def l2n(x: np.ndarray) -> np.ndarray:
@@ -107,8 +108,9 @@ class KeyframeSelector:
         bright = q.luminance >= self.bright_min
         blank = q.color_bins <= self.min_color_bins
         transition = transition_frames(q.thumbs, self.transition_residual)
-        lit = ~(dark | bright | blank)
-        reference = np.median(q.sharpness[lit]) if lit.any() else np.median(q.sharpness)
+        # Blur is relative to the sharpest frame of similar content: a plain scene is not a blurred one.
+        similar = np.abs(q.thumbs[:, None, :] - q.thumbs[None, :, :]).mean(-1) <= SIMILAR_CONTENT_MAD
+        reference = np.where(similar, q.sharpness[None, :], 0).max(1)
         blurred = q.sharpness < self.blur_ratio * reference
         keep = np.ones(n, dtype=bool)
         dropped: dict[str, int] = {}

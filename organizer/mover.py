@@ -322,6 +322,8 @@ def undo(root: Path, run_id: str | None = None, dry_run: bool = False) -> ApplyR
         runs = [r for r in list_runs(root) if r.kind == "apply"]
         if run_id is None:
             candidates = [r for r in runs if r.moved and r.status != "undone"]
+            if not candidates and report.recovered:
+                return report       # finishing an interrupted undo was all that was left to do
             if not candidates:
                 raise ManifestError(f"There is no applied run to undo in {root}; `organize runs {root}` lists them.")
             target = candidates[-1]

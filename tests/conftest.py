@@ -1,0 +1,84 @@
+"""Shared fixtures: small generated videos, the real clips and models from ../shared when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from organizer.config import Settings
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("ORGANIZER_SHARED", HERE.parent.parent / "shared"))
+VIDEOS = SHARED / "videos"
+MODELS = SHARED / "models"
+MNV1 = MODELS / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+MNV2 = MODELS / "mobilenet_v2_1.0_224_quant.tflite"
+LABELS = MODELS / "imagenet_labels.txt"
+
+needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists(), reason=f"real clips not found at {VIDEOS}")
+needs_models = pytest.mark.skipif(not MNV1.exists(), reason=f"shared TFLite models not found at {MODELS}")
+
+
+def scene_image(scene: int, size=(160, 120)) -> np.ndarray:
+    """A distinct, deterministic picture per scene id: coloured background with shapes (RGB)."""
+    w, h = size
+    rng = np.random.default_rng(1000 + scene)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = rng.integers(30, 220, 3)
+    for _ in range(6):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        kind = rng.integers(0, 3)
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        if kind == 0:
+            cv2.circle(img, (x, y), int(rng.integers(8, 40)), colour, -1)
+        elif kind == 1:
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(10, 60)), y + int(rng.integers(10, 60))), colour, -1)
+        else:
+            cv2.line(img, (x, y), (int(rng.integers(0, w)), int(rng.integers(0, h))), colour, 4)
+    return img
+
+
+def write_video(path: Path, pictures: list[np.ndarray | int], seconds_each: float = 1.0, fps: float = 10,
+                size=(160, 120), noise: float = 3.0, seed: int = 0) -> Path:
+    """Write an MP4 showing each picture (an image or a scene id) for seconds_each, with a little noise."""
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), "OpenCV cannot write mp4v videos here"
+    for pic in pictures:
+        image = scene_image(pic, size) if isinstance(pic, (int, np.integer)) else pic
+        for _ in range(max(1, round(seconds_each * fps))):
+            frame = image.astype(np.float32) + rng.normal(0, noise, image.shape)
+            writer.write(cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    def make(name: str, pictures, **kw) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_video(path, pictures, **kw)
+    return make
+
+
+def fast_settings(**kw) -> Settings:
+    """Real ImageNet MobileNet features through TFLite: fast and meaningful."""
+    base = dict(features_model=str(MNV1), safety_settle_seconds=0.0)
+    base.update(kw)
+    return Settings(**base)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (outside .organizer) with its bytes."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".organizer"]
+        for name in filenames:
+            p = Path(dirpath) / name
+            out[os.path.relpath(p, root)] = p.read_bytes()
+    return out

@@ -1,0 +1,48 @@
+import pytest
+
+from organizer.config import OPTIONS, Settings, default_toml, resolve
+from organizer.errors import ConfigError
+from pathlib import Path
+
+
+def test_default_toml_in_repo_matches_the_table():
+    shipped = (Path(__file__).parent.parent / "configs" / "default.toml").read_text()
+    assert shipped == default_toml(), "regenerate configs/default.toml from organizer.config.default_toml()"
+
+
+def test_every_option_is_documented_in_the_default_config():
+    text = default_toml()
+    for key, opt in OPTIONS.items():
+        assert f"{key.rpartition('.')[2]} = " in text
+        assert opt.help.split(".")[0] in text
+
+
+def test_precedence_flag_over_file_over_default(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('clusters = 7\n[sampling]\nfps = 2.0\nmax_frames = 10\n')
+    s = resolve({"sampling.fps": 0.5, "sampling.max_frames": None}, cfg)
+    assert s.sampling_fps == 0.5          # flag wins
+    assert s.sampling_max_frames == 10    # file beats default
+    assert s.n_clusters == 7
+    assert s.sampling_min_frames == Settings().sampling_min_frames   # default
+
+
+@pytest.mark.parametrize("text, message", [
+    ("clusters = 0\n", "at least 1"),
+    ("clusters = 'many'\n", "whole number or 'auto'"),
+    ("[sampling]\nfps = 500\n", "between 0.01 and 60"),
+    ("[sampling]\nnope = 1\n", "unknown setting(s): sampling.nope"),
+    ("naming = 'fancy'\n", "one of labels, index"),
+    ("clusters = [\n", "not valid TOML"),
+])
+def test_bad_config_gives_a_sentence(tmp_path, text, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        resolve({}, cfg)
+    assert message in str(err.value)
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve({}, "/nonexistent/organizer.toml")
