@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -46,6 +47,8 @@ def write_video(path: Path, pictures: list[np.ndarray | int], seconds_each: floa
                 size=(160, 120), noise: float = 3.0, seed: int = 0) -> Path:
     """Write an MP4 showing each picture (an image or a scene id) for seconds_each, with a little noise."""
     rng = np.random.default_rng(seed)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    old = time.time() - 3600      # older than any settle time
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened(), "OpenCV cannot write mp4v videos here"
     for pic in pictures:
@@ -54,6 +57,7 @@ def write_video(path: Path, pictures: list[np.ndarray | int], seconds_each: floa
             frame = image.astype(np.float32) + rng.normal(0, noise, image.shape)
             writer.write(cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     writer.release()
+    os.utime(path, (old, old))
     return path
 
 

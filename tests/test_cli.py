@@ -1,0 +1,207 @@
+"""The CLI end to end, in process (CliRunner), on generated videos and on the real clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from organizer import mover
+from organizer.cli import COMMANDS, main
+
+from .conftest import MNV1, VIDEOS, needs_models, needs_videos, tree, write_video
+
+MODEL = ["--model", str(MNV1), "--settle-seconds", "0"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def library(tmp_path):
+    """Three groups of two videos each (same scenes, different order/noise), plus bad files."""
+    root = tmp_path / "lib"
+    groups = {"red": [1, 2], "green": [3, 4], "blue": [5, 6]}
+    for i, (name, scenes) in enumerate(groups.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / "sub" / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "fake.mp4").write_bytes(b"not a video" * 100)
+    (root / "clip.mp4.part").write_bytes(b"partial")
+    return root
+
+
+def test_every_command_has_help():
+    for cmd in COMMANDS:
+        result = invoke(cmd, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+    assert "Exit codes" in invoke("--help").output
+    assert invoke("--version").output.startswith("organize, version")
+
+
+@needs_models
+def test_dry_run_leaves_the_library_byte_identical(library):
+    before = tree(library)
+    result = invoke(library, "--clusters", "3", "--dry-run", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert tree(library) == before
+    summary = json.loads(result.output)
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    assert manifest["version"] == 1 and manifest["root"] == str(library)
+    assert {s["path"] for s in manifest["skipped"]} == {"empty.mp4", "fake.mp4"}
+    assert all(s["reason"] for s in manifest["skipped"])
+    assert [d["path"] for d in summary["downloading"]] == ["clip.mp4.part"]
+    assert sorted(c["size"] for c in manifest["clusters"]) == [2, 2, 2]
+    # each generated pair lands together
+    by_cluster = {}
+    for m in manifest["moves"]:
+        by_cluster.setdefault(m["cluster"], set()).add(Path(m["src"]).name.split("-")[0])
+    assert sorted(len(v) for v in by_cluster.values()) == [1, 1, 1]
+
+
+@needs_models
+def test_apply_moves_every_file_with_identical_bytes_and_undo_restores(library):
+    before = tree(library)
+    result = invoke(library, "--clusters", "3", "--dry-run", "--json", *MODEL)
+    manifest = json.loads(result.output)["manifest"]
+    applied = invoke("apply", manifest, "--json")
+    assert applied.exit_code == 0, applied.output
+    data = json.loads(applied.output)
+    assert data["moved"] == 6 and data["errors"] == []
+    after = tree(library)
+    moved = {k: v for k, v in after.items() if k.startswith("cluster-")}
+    assert sorted(moved.values()) == sorted(v for k, v in before.items() if k.endswith("-a.mp4") or
+                                            k.endswith("-b.mp4"))
+    assert "empty.mp4" in after and "fake.mp4" in after and "clip.mp4.part" in after   # bad files stay
+    # a second run plans nothing: output inside input is safe to run twice
+    again = json.loads(invoke(library, "--clusters", "3", "--dry-run", "--json", *MODEL).output)
+    assert again["planned"] == 0 and again["in_place"] == 6
+    runs = invoke("runs", library)
+    assert "apply" in runs.output and "complete" in runs.output
+    undone = invoke("undo", library)
+    assert undone.exit_code == 0 and "Moved back 6" in undone.output
+    assert tree(library) == before
+
+
+@needs_models
+def test_run_without_dry_run_applies_and_keyframes_dir(library, tmp_path):
+    out = tmp_path / "stills"
+    result = invoke(library, "--clusters", "2", "--keyframes-dir", out, "-q", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert len([p for p in library.glob("cluster-*/*.mp4")]) == 6
+    meta = json.loads((out / "red-a" / "keyframes.json").read_text())
+    assert len(meta["keyframes"]) == 2 and all((out / "red-a" / k["file"]).exists() for k in meta["keyframes"])
+
+
+@needs_models
+def test_keyframes_command_exports_and_reports_bad_videos(tmp_path):
+    video = write_video(tmp_path / "v.mp4", [1, 2, 1, 3], seconds_each=1.5)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"nope" * 50)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["keyframes", str(bad), str(video), "-o", str(out), "--model", str(MNV1),
+                                       "--sample-fps", "2"])
+    assert result.exit_code == 1
+    assert "bad.mp4" in result.output and "cannot be opened" in result.output
+    meta = json.loads((out / "v" / "keyframes.json").read_text())
+    assert meta["video"] == "v.mp4" and meta["duration"] == pytest.approx(6.0, abs=0.2)
+    assert len(meta["keyframes"]) == 3
+    for k in meta["keyframes"]:
+        assert k["file"] == f"{k['time']:08.3f}s.jpg" and (out / "v" / k["file"]).stat().st_size > 500
+        assert k["sharpness"] > 0
+
+
+@needs_models
+def test_nothing_processable_exits_4(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"junk" * 100)
+    result = invoke(tmp_path, "--dry-run", *MODEL)
+    assert result.exit_code == 4 and "None of the 1 video(s)" in result.output
+
+
+def test_empty_library_is_fine(tmp_path):
+    result = invoke(tmp_path, "--dry-run", "--json", "--weights", "random")
+    assert result.exit_code == 0 and json.loads(result.output)["videos"] == 0
+
+
+def test_locked_library_exits_3_and_changes_nothing(library):
+    before = tree(library)
+    with mover.library_lock(library):
+        result = invoke(library, "--dry-run", *MODEL)
+    assert result.exit_code == 3 and "Another organize run" in result.output
+    assert tree(library) == before
+
+
+def test_offline_imagenet_message_without_traceback(tmp_path, monkeypatch):
+    from organizer.features import inception
+    write_video(tmp_path / "a.mp4", [1], seconds_each=1.0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(inception, "_online", lambda *a, **k: False)
+    result = invoke(tmp_path, "--dry-run", "--settle-seconds", "0")
+    assert result.exit_code == 1
+    assert "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_option_values(tmp_path):
+    assert invoke(tmp_path, "--clusters", "zero").exit_code == 1
+    assert invoke(tmp_path, "--bogus").exit_code == 2
+    assert "not a folder" in invoke(tmp_path / "missing").output
+
+
+def test_apply_rejects_an_unsafe_manifest(tmp_path):
+    bad = tmp_path / "m.json"
+    bad.write_text(json.dumps({"version": 1, "root": str(tmp_path), "dest": str(tmp_path), "moves": [
+        {"src": "../x.mp4", "dst": "c/x.mp4", "cluster": "c", "size": 1, "mtime_ns": 1}]}))
+    result = invoke("apply", bad)
+    assert result.exit_code == 1 and "Unsafe path" in result.output
+
+
+@pytest.mark.slow
+def test_random_inception_end_to_end(library):
+    result = invoke(library, "--clusters", "3", "--dry-run", "--json", "--weights", "random", "--settle-seconds", "0")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["videos"] == 6 and summary["backend"] == "inceptionv3"
+    assert len(summary["clusters"]) == 3
+
+
+@needs_videos
+@needs_models
+@pytest.mark.slow
+def test_real_clips_all_placed_and_grouped(tmp_path):
+    """Every real clip is placed (links keep the originals untouched where they lie); groups mostly hold."""
+    import csv
+    root = tmp_path / "lib"
+    root.mkdir()
+    groups = {}
+    with open(VIDEOS / "videos.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            os.symlink(VIDEOS / row["file"], root / row["file"])  # symlinks are skipped, so copy-free: use links
+            groups[row["file"]] = row["group"]
+    # Symlinks are never followed, so materialise hard copies in tmp (outside the repo) for this run.
+    for link in list(root.iterdir()):
+        target = link.resolve()
+        link.unlink()
+        link.write_bytes(target.read_bytes())
+        old = time.time() - 3600
+        os.utime(link, (old, old))
+    (root / "truncated.mp4").write_bytes((VIDEOS / "moviepy__chaplin.mp4").read_bytes()[:50_000])
+    result = invoke(root, "--clusters", "14", "--dry-run", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    assert summary["videos"] == 29
+    assert {m["src"] for m in manifest["moves"]} == set(groups)
+    assert [s["path"] for s in manifest["skipped"]] == ["truncated.mp4"]
+    from sklearn.metrics import adjusted_rand_score
+    names = sorted(groups)
+    cluster_of = {m["src"]: m["cluster"] for m in manifest["moves"]}
+    truth = [groups[n] if groups[n] != "-" else n for n in names]
+    ari = adjusted_rand_score(truth, [cluster_of[n] for n in names])
+    assert ari > 0.5, f"real clips grouped poorly: ARI {ari:.2f}"
