@@ -151,6 +151,8 @@ def main():
 @click.option("--dry-run", is_flag=True, help="Plan only: write the manifest (and report), change nothing.")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the plan [default: PATH/.organizer/plans/<time>.json].")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML report here [default with --dry-run: next to the manifest, same name .html].")
 @click.option("--keyframes-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also save every video's keyframes here (as `organize keyframes` does).")
 @click.option("--naming", type=click.Choice(["labels", "index"]), help="Folder names from ImageNet classes "
@@ -158,7 +160,7 @@ def main():
 @click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @_model_options
-def run_cmd(path, clusters, dest, dry_run, manifest, keyframes_dir, naming, settle_seconds, as_json,
+def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, as_json,
             config_file, weights, model, labels, sample_fps, max_frames, batch_size, seed, quiet, verbose,
             debug, log_file):
     """Organize the videos under PATH into one folder per group."""
@@ -167,14 +169,14 @@ def run_cmd(path, clusters, dest, dry_run, manifest, keyframes_dir, naming, sett
         settings = _settings(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                              max_frames=max_frames, weights=weights, model=model, labels=labels,
                              batch_size=batch_size, settle_seconds=settle_seconds)
-        code = _run(path, dest, settings, dry_run, manifest, keyframes_dir, as_json, quiet, verbose)
+        code = _run(path, dest, settings, dry_run, manifest, report_path, keyframes_dir, as_json, quiet, verbose)
     except OrganizerError as exc:
         _fail(exc, debug, as_json)
     sys.exit(code)
 
 
-def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, keyframes_dir, as_json, quiet,
-         verbose) -> int:
+def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_path, keyframes_dir, as_json,
+         quiet, verbose) -> int:
     from .mover import apply_plan, library_lock, recover, state_dir
     from .pipeline import export_keyframes, organize
 
@@ -193,6 +195,11 @@ def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, keyframe
         manifest_path = Path(manifest) if manifest else state_dir(root) / "plans" / f"{stamp}.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(plan.to_json(), encoding="ascii")
+        if report_path is None and dry_run:
+            report_path = manifest_path.with_suffix(".html")
+        if report_path:
+            from .report import write_html_report
+            write_html_report(report_path, plan, result.results, result.names, result.labels, dry_run)
         if keyframes_dir:
             for r in result.results:
                 export_keyframes(r, keyframes_dir)
@@ -207,6 +214,7 @@ def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, keyframe
     failed = report.failed if report else []
     summary = {
         "root": plan.root, "dest": plan.dest, "dry_run": dry_run, "manifest": str(manifest_path),
+        "report": str(report_path) if report_path else None,
         "videos": len(result.results), "clusters": [{"name": c.name, "size": c.size} for c in plan.clusters],
         "auto_scores": {str(k): round(v, 4) for k, v in result.auto_scores.items()},
         "planned": len(plan.moves), "moved": report.moved if report else 0, "in_place": plan.in_place,
@@ -258,6 +266,8 @@ def _print_summary(result, summary: dict, verbose: bool) -> None:
     console.print(f"{verb} {count} move(s); {summary['in_place']} already in place; "
                   f"{len(summary['skipped'])} skipped; {len(summary['downloading'])} still downloading. "
                   f"Manifest: {escape(summary['manifest'])}")
+    if summary["report"]:
+        console.print(f"Report: {escape(summary['report'])}")
     if summary["dry_run"]:
         console.print(f"Nothing was changed. To apply this plan: organize apply {escape(summary['manifest'])}")
 
