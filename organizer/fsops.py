@@ -138,9 +138,7 @@ def move_file(src: Path, dst: Path, tmp: Path) -> os.stat_result:
             copy_durable(src, tmp)
             publish(tmp, dst)
         finally:
-            if os.path.lexists(tmp) and os.path.lexists(dst) and os.stat(tmp).st_ino == os.stat(dst).st_ino:
-                os.unlink(tmp)
-            elif os.path.lexists(tmp):
+            if os.path.lexists(tmp):   # published or not, the temporary name never outlives the copy
                 os.unlink(tmp)
         fsync_dir(dst.parent)
         fault("after_publish")
