@@ -53,6 +53,11 @@ def measure(frames: list[np.ndarray]) -> FrameQuality:
     return FrameQuality(np.array(sharp), np.array(luma), np.array(bins), np.array(hists), np.array(thumbs))
 
 
+def pairwise_mad(thumbs: np.ndarray) -> np.ndarray:
+    """Mean absolute thumbnail difference of every pair, a row at a time (memory O(n*d), not O(n*n*d))."""
+    return np.stack([np.abs(thumbs - row).mean(1) for row in thumbs]) if len(thumbs) else np.zeros((0, 0))
+
+
 def hist_corr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     denom = math.sqrt(float(a @ a) * float(b @ b))
@@ -109,7 +114,7 @@ class KeyframeSelector:
         blank = q.color_bins <= self.min_color_bins
         transition = transition_frames(q.thumbs, self.transition_residual)
         # Blur is relative to the sharpest frame of similar content: a plain scene is not a blurred one.
-        similar = np.abs(q.thumbs[:, None, :] - q.thumbs[None, :, :]).mean(-1) <= SIMILAR_CONTENT_MAD
+        similar = pairwise_mad(q.thumbs) <= SIMILAR_CONTENT_MAD
         reference = np.where(similar, q.sharpness[None, :], 0).max(1)
         blurred = q.sharpness < self.blur_ratio * reference
         keep = np.ones(n, dtype=bool)
@@ -140,8 +145,8 @@ class KeyframeSelector:
                 return np.array([0, 1]), 1.0
             return np.zeros(n, dtype=int), 0.0
         # One picture when every frame matches the medoid pixel-wise.
-        medoid = int(np.argmin(np.abs(q.thumbs[idx][:, None] - q.thumbs[idx][None]).mean(-1).sum(1)))
-        mads = np.abs(q.thumbs[idx] - q.thumbs[idx[medoid]]).mean(1)
+        mad = pairwise_mad(q.thumbs[idx])
+        mads = mad[int(np.argmin(mad.sum(1)))]
         if mads.max() <= SAME_PICTURE_MAD:
             return np.zeros(n, dtype=int), 0.0
         k_max = min(n - 1, self.max_keyframes, max(2, 2 * math.isqrt(n)))
