@@ -34,6 +34,7 @@ class FrameQuality:
     color_bins: np.ndarray     # occupied bins of an 8x8x8 colour histogram
     hists: np.ndarray          # normalised colour histograms (n, 512)
     thumbs: np.ndarray         # (n, THUMB*THUMB*3) floats in 0-1
+    mad: np.ndarray            # (n, n) mean absolute thumbnail difference of every pair
 
 
 def measure(frames: list[np.ndarray]) -> FrameQuality:
@@ -50,7 +51,9 @@ def measure(frames: list[np.ndarray]) -> FrameQuality:
         bins.append(int((hist >= 0.002 * len(q)).sum()))
         hists.append(hist / hist.sum())
         thumbs.append(cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() / 255)
-    return FrameQuality(np.array(sharp), np.array(luma), np.array(bins), np.array(hists), np.array(thumbs))
+    thumbs_arr = np.array(thumbs)
+    return FrameQuality(np.array(sharp), np.array(luma), np.array(bins), np.array(hists), thumbs_arr,
+                        pairwise_mad(thumbs_arr))
 
 
 def pairwise_mad(thumbs: np.ndarray) -> np.ndarray:
@@ -114,7 +117,7 @@ class KeyframeSelector:
         blank = q.color_bins <= self.min_color_bins
         transition = transition_frames(q.thumbs, self.transition_residual)
         # Blur is relative to the sharpest frame of similar content: a plain scene is not a blurred one.
-        similar = pairwise_mad(q.thumbs) <= SIMILAR_CONTENT_MAD
+        similar = q.mad <= SIMILAR_CONTENT_MAD
         reference = np.where(similar, q.sharpness[None, :], 0).max(1)
         blurred = q.sharpness < self.blur_ratio * reference
         keep = np.ones(n, dtype=bool)
@@ -134,18 +137,18 @@ class KeyframeSelector:
     def _same_picture(self, q: FrameQuality, i: int, j: int, feats: np.ndarray) -> bool:
         if hist_corr(q.hists[i], q.hists[j]) < self.redundant_hist:
             return False
-        mad = float(np.abs(q.thumbs[i] - q.thumbs[j]).mean())
-        return mad <= SAME_PICTURE_MAD or float(feats[i] @ feats[j]) >= self.redundant_cosine
+        return q.mad[i, j] <= SAME_PICTURE_MAD or float(feats[i] @ feats[j]) >= self.redundant_cosine
 
     # -- clustering ----------------------------------------------------------------------------------------
-    def _choose_labels(self, x: np.ndarray, q: FrameQuality, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    def _choose_labels(self, feats: np.ndarray, q: FrameQuality, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        x = feats[idx]
         n = len(x)
         if n < 3:
-            if n == 2 and not self._same_picture(q, idx[0], idx[1], self._all_feats):
+            if n == 2 and not self._same_picture(q, idx[0], idx[1], feats):
                 return np.array([0, 1]), 1.0
             return np.zeros(n, dtype=int), 0.0
         # One picture when every frame matches the medoid pixel-wise.
-        mad = pairwise_mad(q.thumbs[idx])
+        mad = q.mad[np.ix_(idx, idx)]
         mads = mad[int(np.argmin(mad.sum(1)))]
         if mads.max() <= SAME_PICTURE_MAD:
             return np.zeros(n, dtype=int), 0.0
@@ -169,10 +172,9 @@ class KeyframeSelector:
         q = measure(frames)
         self.quality_ = q
         feats = l2n(features)
-        self._all_feats = feats
         keep, self.dropped_ = self._gates(q)
         idx = np.flatnonzero(keep)
-        labels, self.silhouette_ = self._choose_labels(feats[idx], q, idx)
+        labels, self.silhouette_ = self._choose_labels(feats, q, idx)
         chosen = []
         for label in sorted(set(labels)):
             members = idx[labels == label]
