@@ -23,6 +23,8 @@ EXIT_CODES = {
     3: "another organize run holds the library lock; nothing was changed",
     4: "videos were found but none could be processed",
     5: "some planned moves failed (each is listed with its reason); the others were done",
+    6: "the library state database is damaged, foreign or from a newer organize; nothing was changed "
+       "(--rebuild-state starts a fresh one)",
 }
 
 COMMANDS = ("run", "apply", "undo", "runs", "keyframes")
@@ -65,7 +67,7 @@ def _settings(config_file, **flags) -> Settings:
     mapping = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",
                "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
                "labels": "features.labels", "batch_size": "features.batch_size",
-               "settle_seconds": "safety.settle_seconds"}
+               "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance"}
     return resolve({mapping[k]: v for k, v in flags.items() if k in mapping}, config_file)
 
 
@@ -158,38 +160,54 @@ def main():
 @click.option("--naming", type=click.Choice(["labels", "index"]), help="Folder names from ImageNet classes "
               "(labels, the default) or numbers (index).")
 @click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
+@click.option("--recluster", is_flag=True, help="Cluster the whole library again; new clusters take over the old "
+              "folders' names (Hungarian matching) so that as few files as possible move.")
+@click.option("--max-distance", type=float, help="A new video farther than this from every cluster centroid goes "
+              "to _unsorted (or a new cluster) [default: 0.7].")
+@click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
+              "aside and start a fresh one; features are recomputed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @_model_options
-def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, as_json,
-            config_file, weights, model, labels, sample_fps, max_frames, batch_size, seed, quiet, verbose,
-            debug, log_file):
-    """Organize the videos under PATH into one folder per group."""
+def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
+            max_distance, rebuild_state, as_json, config_file, weights, model, labels, sample_fps, max_frames,
+            batch_size, seed, quiet, verbose, debug, log_file):
+    """Organize the videos under PATH into one folder per group.
+
+    The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
+    put new videos into the existing folders (nearest centroid); files you moved between cluster folders stay
+    where you put them.
+    """
     _setup_logging(debug, log_file, quiet or as_json)
     try:
         settings = _settings(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                              max_frames=max_frames, weights=weights, model=model, labels=labels,
-                             batch_size=batch_size, settle_seconds=settle_seconds)
-        code = _run(path, dest, settings, dry_run, manifest, report_path, keyframes_dir, as_json, quiet, verbose)
+                             batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance)
+        code = _run(path, dest, settings, dry_run, manifest, report_path, keyframes_dir, as_json, quiet, verbose,
+                    recluster, rebuild_state)
     except OrganizerError as exc:
         _fail(exc, debug, as_json)
     sys.exit(code)
 
 
 def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_path, keyframes_dir, as_json,
-         quiet, verbose) -> int:
+         quiet, verbose, recluster=False, rebuild_state=False) -> int:
     from .mover import apply_plan, library_lock, recover, state_dir
-    from .pipeline import export_keyframes, organize
+    from .pipeline import export_keyframes, organize, refresh_state
+    from .state import LibraryState, now_iso
 
     if not path.is_dir():
         raise OrganizerError(f"{path} is not a folder; pass the folder that holds your videos.")
     root = Path(os.path.abspath(path))
     log = logging.getLogger("organizer")
-    with library_lock(root):
+    started = now_iso()
+    with library_lock(root), LibraryState.open(state_dir(root), rebuild=rebuild_state) as state:
         recovered = 0 if dry_run else recover(root)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
                        "what the videos show.", err=True)
-        result = organize(root, settings, dest, progress=_progress(quiet, as_json, "Analysing videos"))
+        result = organize(root, settings, dest, progress=_progress(quiet, as_json, "Analysing videos"),
+                          state=state, recluster=recluster,
+                          thumbnails=bool(dry_run or report_path or keyframes_dir))
         plan = result.plan
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         manifest_path = Path(manifest) if manifest else state_dir(root) / "plans" / f"{stamp}.json"
@@ -206,6 +224,14 @@ def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_p
         report = None
         if not dry_run:
             report = apply_plan(plan, lock=False)
+            if result.changed or report.moved or recovered:
+                refresh_state(state, root, Path(plan.dest), settings, [c.name for c in plan.clusters],
+                              reset_mean=plan.mode != "assign")
+        state.record_run(started, "dry-run" if dry_run else plan.mode, {
+            "videos": len(result.results), "new": len(result.new), "moved": report.moved if report else 0,
+            "skipped": len(plan.skipped) + (len(report.skipped) if report else 0),
+            "downloading": len(plan.downloading), "errors": len(report.failed) if report else 0},
+            result.seconds, report.run_id if report else None)
         for w in result.warnings:
             log.warning(w)
         log.info("run %s: %d videos, %d clusters, %d moves planned, %d skipped, %d downloading",
@@ -215,7 +241,9 @@ def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_p
     summary = {
         "root": plan.root, "dest": plan.dest, "dry_run": dry_run, "manifest": str(manifest_path),
         "report": str(report_path) if report_path else None,
-        "videos": len(result.results), "clusters": [{"name": c.name, "size": c.size} for c in plan.clusters],
+        "mode": plan.mode, "videos": len(result.results), "cached": result.cached,
+        "new": result.new,
+        "clusters": [{"name": c.name, "size": c.size} for c in plan.clusters],
         "auto_scores": {str(k): round(v, 4) for k, v in result.auto_scores.items()},
         "planned": len(plan.moves), "moved": report.moved if report else 0, "in_place": plan.in_place,
         "skipped": [{"path": f.path, "reason": f.reason} for f in plan.skipped]
@@ -261,6 +289,14 @@ def _print_summary(result, summary: dict, verbose: bool) -> None:
     for key, title in (("skipped", "Skipped"), ("downloading", "Still downloading"), ("errors", "Failed")):
         for item in summary[key]:
             console.print(f"[yellow]{title}:[/] {escape(item['path'])}: {escape(item['reason'])}")
+    for item in summary["new"][:50]:
+        dist = f" (distance {item['distance']:.3f})" if item["distance"] is not None else ""
+        console.print(f"New: {escape(item['path'])} -> {escape(item['cluster'])}{dist}")
+    if len(summary["new"]) > 50:
+        console.print(f"... and {len(summary['new']) - 50} more new videos (see the manifest or --json)")
+    if summary["mode"] == "recluster":
+        console.print(f"Reclustering moves {summary['planned']} of {summary['videos']} videos; matched clusters "
+                      "keep their folder names.")
     verb = "Planned" if summary["dry_run"] else "Moved"
     count = summary["planned"] if summary["dry_run"] else summary["moved"]
     console.print(f"{verb} {count} move(s); {summary['in_place']} already in place; "
@@ -279,17 +315,36 @@ def _print_summary(result, summary: dict, verbose: bool) -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def apply_cmd(manifest, as_json, quiet, debug):
     """Apply a saved plan exactly; files changed since planning are skipped with a reason."""
-    from .mover import apply_plan
+    from .mover import apply_plan, library_lock
     from .planner import Plan
 
     _setup_logging(debug, None, quiet or as_json)
     try:
         plan = Plan.from_json(manifest.read_text(encoding="utf-8", errors="surrogateescape"), str(manifest))
-        report = apply_plan(plan)
+        with library_lock(Path(plan.root)):
+            report = apply_plan(plan, lock=False)
+            _remember_applied(plan)
     except OrganizerError as exc:
         _fail(exc, debug, as_json)
     _report_moves(report, as_json, quiet, "Moved")
     sys.exit(5 if report.failed else 0)
+
+
+def _remember_applied(plan) -> None:
+    """Record the applied plan's clusters in the library state, as a run would. The files have already moved, so
+    a problem here is a warning (the next run repairs the state), never a failure."""
+    from .mover import state_dir
+    from .pipeline import refresh_state
+    from .state import LibraryState
+
+    try:
+        settings = resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})
+        with LibraryState.open(state_dir(Path(plan.root))) as state:
+            refresh_state(state, Path(plan.root), Path(plan.dest), settings, [c.name for c in plan.clusters],
+                          reset_mean=plan.mode != "assign")
+    except OrganizerError as exc:
+        logging.getLogger("organizer").warning("The moves were applied but the library state was not updated: %s",
+                                               exc)
 
 
 def _report_moves(report, as_json: bool, quiet: bool, verb: str) -> None:

@@ -7,20 +7,67 @@ import re
 import unicodedata
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+
+# scikit-learn is imported where it is used: importing it costs ~1.7 s, and a nightly run with nothing new
+# never clusters.
 
 from .keyframes import l2n
 
 log = logging.getLogger(__name__)
 
 
-def prepare(vectors: np.ndarray) -> np.ndarray:
-    """Mean-centre across the library, then L2-normalise: raw CNN features share a large common component."""
-    x = l2n(vectors)
+def library_mean(vectors: np.ndarray) -> np.ndarray:
+    """The common component of a library's video vectors (the mean of their unit vectors)."""
+    return l2n(np.atleast_2d(vectors)).mean(0)
+
+
+def prepare(vectors: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """Mean-centre, then L2-normalise: raw CNN features share a large common component.
+
+    Without `mean` the library's own mean is used (one video stays as it is); pass the stored mean to place new
+    videos in the same space as existing centroids.
+    """
+    x = l2n(np.atleast_2d(vectors))
+    if mean is not None:
+        return l2n(x - mean)
     if len(x) > 1:
         x = l2n(x - x.mean(0))
     return x
+
+
+def distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Cosine distances (0 same direction .. 2 opposite) between prepared vectors and unit centroids."""
+    return np.clip(1.0 - np.atleast_2d(x) @ np.atleast_2d(centroids).T, 0.0, 2.0)
+
+
+def match_clusters(new_labels: np.ndarray, old_folders: list[str | None], new_centroids: np.ndarray,
+                   old_names: list[str], old_centroids: np.ndarray | None) -> dict[int, str]:
+    """Give new clusters the old folder names so that as few files as possible move (Hungarian assignment).
+
+    The score of (new cluster, old folder) is the number of videos it would leave in place, plus the centroids'
+    cosine similarity as a tie-breaker (which also matches clusters with no videos in common by content).
+    Returns new label -> old name for the matched clusters; unmatched new clusters need new names.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    k = int(new_labels.max() + 1) if len(new_labels) else 0
+    if not old_names or not k:
+        return {}
+    score = np.zeros((k, len(old_names)))
+    index = {name: j for j, name in enumerate(old_names)}
+    for label, folder in zip(new_labels, old_folders):
+        if folder in index:
+            score[label, index[folder]] += 1
+    if old_centroids is not None and len(old_centroids) == len(old_names):
+        score += 0.01 * (np.atleast_2d(new_centroids) @ np.atleast_2d(old_centroids).T)
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    return {int(r): old_names[c] for r, c in zip(rows, cols)}
+
+
+def next_number(names: list[str]) -> int:
+    """The number after the highest 'NN-...' or 'cluster-NN' folder number in use."""
+    numbers = [int(m.group(1)) for n in names if (m := re.match(r"(?:cluster-)?(\d+)", n))]
+    return max(numbers, default=0) + 1
 
 
 class VideoClusterer:
@@ -32,6 +79,8 @@ class VideoClusterer:
         self.max_auto = max_auto
 
     def fit(self, vectors: np.ndarray) -> "VideoClusterer":
+        from sklearn.cluster import KMeans
+
         x = prepare(vectors)
         n = len(x)
         self.warning_ = None
@@ -48,11 +97,15 @@ class VideoClusterer:
         else:
             labels = KMeans(k, n_init=10, random_state=self.random_state).fit_predict(x)
         self.labels_ = self._canonical(labels)
+        self.mean_ = library_mean(vectors) if n else None
         self.n_clusters_ = int(self.labels_.max() + 1) if n else 0
         self.centroids_ = np.stack([l2n(x[self.labels_ == c].mean(0)) for c in range(self.n_clusters_)]) if n else x
         return self
 
     def _auto(self, x: np.ndarray) -> tuple[int, dict[int, float]]:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+
         n = len(x)
         if n < 3:
             return n, {}
@@ -84,14 +137,19 @@ def safe_word(text: str, max_len: int = 24) -> str:
 
 
 def cluster_names(labels: np.ndarray, class_scores: list[np.ndarray | None] | None, class_names: list[str] | None,
-                  naming: str = "labels", words: int = 2, max_len: int = 48) -> list[str]:
-    """Folder name per cluster: 'NN-word-word' from the most characteristic classes, or 'cluster-NN'."""
+                  naming: str = "labels", words: int = 2, max_len: int = 48, numbers: list[int] | None = None,
+                  taken: set[str] | None = None) -> list[str]:
+    """Folder name per cluster: 'NN-word-word' from the most characteristic classes, or 'cluster-NN'.
+
+    `numbers` gives each cluster's NN (default 1..k); names in `taken` are never produced.
+    """
     k = int(labels.max() + 1) if len(labels) else 0
-    width = max(2, len(str(k)))
-    usable = (naming == "labels" and class_names and class_scores is not None
-              and all(s is not None for s in class_scores) and len(class_scores) == len(labels))
-    if not usable:
-        return [f"cluster-{c + 1:0{width}d}" for c in range(k)]
+    numbers = numbers or list(range(1, k + 1))
+    width = max(2, len(str(max(numbers, default=k))))
+    taken = set(taken or ())
+    if not (naming == "labels" and class_names and class_scores is not None
+            and all(s is not None for s in class_scores) and len(class_scores) == len(labels)):
+        return [_free(f"cluster-{numbers[c]:0{width}d}", taken) for c in range(k)]
     scores = np.stack(class_scores)
     overall = scores.mean(0)
     names, used = [], set()
@@ -106,10 +164,21 @@ def cluster_names(labels: np.ndarray, class_scores: list[np.ndarray | None] | No
                 picked.append(word)
             if len(picked) == words:
                 break
-        name = f"{c + 1:0{width}d}-" + "-".join(picked) if picked else f"cluster-{c + 1:0{width}d}"
+        number = numbers[c]
+        name = f"{number:0{width}d}-" + "-".join(picked) if picked else f"cluster-{number:0{width}d}"
         name = name[:max_len].strip("-")
-        if name in used or name.split("-")[0] in _WINDOWS_RESERVED:
-            name = f"cluster-{c + 1:0{width}d}"
+        if name in used or name in taken or name.split("-")[0] in _WINDOWS_RESERVED:
+            name = f"cluster-{number:0{width}d}"
+        name = _free(name, taken | used)
         used.add(name)
         names.append(name)
     return names
+
+
+def _free(name: str, taken: set[str]) -> str:
+    """name, or name-2, name-3, ... when a folder of that name is already in use."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    taken.add(candidate)
+    return candidate

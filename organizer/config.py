@@ -54,6 +54,10 @@ OPTIONS: dict[str, Option] = {
                                          "one (and with a similar colour histogram) is dropped.", 0.0, 1.0),
     "keyframes.redundant_hist": Option(0.90, float, "Colour-histogram correlation above which two keyframes "
                                        "look alike.", -1.0, 1.0),
+    "placement.max_distance": Option(0.7, float, "On later runs a new video joins its nearest existing cluster "
+                                     "when its cosine distance to that centroid (0 same .. 2 opposite, in the "
+                                     "library's centred space) is at most this; farther videos go to _unsorted, or "
+                                     "open a new cluster when --clusters allows more than exist.", 0.0, 2.0),
     "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
                                     "downloading and left alone.", 0.0, 1e9),
 }
@@ -94,6 +98,7 @@ class Settings:
     keyframes_max_keyframes: int = OPTIONS["keyframes.max_keyframes"].default
     keyframes_redundant_cosine: float = OPTIONS["keyframes.redundant_cosine"].default
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
+    placement_max_distance: float = OPTIONS["placement.max_distance"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
 
     @property

@@ -28,7 +28,31 @@ log = logging.getLogger(__name__)
 WORK_SIDE = 320  # frames are kept with their shorter side at most this long: enough for 299 px models and gates
 
 # Counts decoded videos; tests use it to prove that a cached re-run decodes nothing.
-DECODE_COUNTER = {"videos": 0}
+DECODE_COUNTER = {"videos": 0, "probes": 0}
+
+
+def probe_duration(path: Path) -> float | None:
+    """The duration the container declares (no frame is decoded), or None when it cannot be read."""
+    DECODE_COUNTER["probes"] += 1
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if cap.isOpened():
+            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+            if 0 < fps <= 1000 and count > 0:
+                return count / fps
+    except cv2.error:
+        pass
+    finally:
+        cap.release()
+    try:
+        import av
+        with av.open(str(path)) as container:
+            if container.duration:
+                return container.duration / 1_000_000
+    except Exception:   # not a video, truncated, unreadable: the analysis will say so
+        pass
+    return None
 
 
 def sample_times(duration: float, fps: float, max_frames: int, min_frames: int) -> list[float]:

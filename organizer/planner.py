@@ -24,6 +24,7 @@ class Move:
     size: int
     mtime_ns: int
     ino: int = 0
+    distance: float | None = None    # a new video's distance to its cluster's centroid (None: clustered afresh)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Plan:
     skipped: list[Failure] = field(default_factory=list)
     downloading: list[Failure] = field(default_factory=list)
     in_place: int = 0
+    mode: str = "cluster"      # cluster (first run), recluster, or assign (new videos to existing clusters)
     version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:
@@ -54,6 +56,7 @@ class Plan:
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "downloading": [{"path": f.path, "reason": f.reason} for f in self.downloading],
             "in_place": self.in_place,
+            "mode": self.mode,
         }
         # ensure_ascii keeps non-UTF-8 names (surrogate escapes) round-tripping exactly.
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
@@ -65,7 +68,8 @@ class Plan:
             if data.get("version") != MANIFEST_VERSION:
                 raise ManifestError(f"{origin} has manifest version {data.get('version')!r}; this organize reads "
                                     f"version {MANIFEST_VERSION}. Re-run the dry run to make a new plan.")
-            moves = [Move(m["src"], m["dst"], m["cluster"], int(m["size"]), int(m["mtime_ns"]), int(m.get("ino", 0)))
+            moves = [Move(m["src"], m["dst"], m["cluster"], int(m["size"]), int(m["mtime_ns"]), int(m.get("ino", 0)),
+                          None if m.get("distance") is None else float(m["distance"]))
                      for m in data["moves"]]
             plan = cls(root=data["root"], dest=data["dest"], created=data.get("created", ""),
                        settings=data.get("settings", {}),
@@ -73,7 +77,7 @@ class Plan:
                        moves=moves,
                        skipped=[Failure(s["path"], s["reason"]) for s in data.get("skipped", [])],
                        downloading=[Failure(s["path"], s["reason"]) for s in data.get("downloading", [])],
-                       in_place=int(data.get("in_place", 0)))
+                       in_place=int(data.get("in_place", 0)), mode=str(data.get("mode", "cluster")))
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -132,8 +136,14 @@ def _listdir(path: Path) -> set[str]:
 
 def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], settings: dict,
                skipped: Iterable[Failure] = (), downloading: Iterable[Failure] = (),
-               listdir: Callable[[Path], set[str]] = _listdir, now: datetime | None = None) -> Plan:
-    """Place each video at DEST/<cluster>/<name>; a file already in its cluster folder stays (runs twice safely)."""
+               listdir: Callable[[Path], set[str]] = _listdir, now: datetime | None = None,
+               stay: set[str] = frozenset(), distances: dict[str, float] | None = None, mode: str = "cluster"
+               ) -> Plan:
+    """Place each video at DEST/<cluster>/<name>; a file already in its cluster folder stays (runs twice safely).
+
+    Videos whose rel is in `stay` are counted in their cluster and never moved (hand-placed files).
+    """
+    distances = distances or {}
     root, dest = Path(os.path.abspath(root)), Path(os.path.abspath(dest))
     taken: dict[str, set[str]] = {}
     moves: list[Move] = []
@@ -142,14 +152,16 @@ def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], 
     for video, cluster in sorted(assignment, key=lambda a: (a[1], a[0].rel)):
         sizes[cluster] = sizes.get(cluster, 0) + 1
         folder = dest / cluster
-        if video.path.parent == folder or Path(os.path.abspath(video.path)).parent == folder:
+        if (video.rel in stay or video.path.parent == folder
+                or Path(os.path.abspath(video.path)).parent == folder):
             in_place += 1
             continue
         names = taken.setdefault(cluster, listdir(folder))
         name = unique_name(video.path.name, names)
         names.add(name)
-        moves.append(Move(video.rel, f"{cluster}/{name}", cluster, video.size, video.mtime_ns, video.ino))
+        moves.append(Move(video.rel, f"{cluster}/{name}", cluster, video.size, video.mtime_ns, video.ino,
+                          distances.get(video.rel)))
     created = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items())]
     return Plan(str(root), str(dest), created, settings, clusters, moves,
-                list(skipped), list(downloading), in_place)
+                list(skipped), list(downloading), in_place, mode)

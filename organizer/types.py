@@ -64,3 +64,4 @@ class VideoResult:
     keyframes: Keyframes
     thumbnails: list[np.ndarray] = field(default_factory=list)   # keyframe images (RGB, small)
     class_scores: np.ndarray | None = None                        # mean class probabilities of keyframes
+    frame_features: np.ndarray | None = None                      # per sampled frame (only when just computed)

@@ -1,0 +1,262 @@
+"""Nightly runs: the SQLite state, cached features, stable folders, new videos into existing clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from organizer import features
+from organizer.cli import main
+from organizer.clustering import match_clusters
+from organizer.decode import DECODE_COUNTER
+from organizer.errors import StateError
+from organizer.state import MIGRATIONS, SCHEMA_VERSION, LibraryState, _v1
+
+from .conftest import MNV1, MNV2, LABELS, needs_models, write_video
+
+MODEL = ["--model", str(MNV1), "--settle-seconds", "0"]
+GROUPS = {"red": [1, 2], "green": [3, 4], "blue": [5, 6]}
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    data = None
+    if "--json" in args and result.stdout.strip().startswith("{"):
+        data = json.loads(result.stdout)
+    return result, data
+
+
+@pytest.fixture
+def organized(tmp_path):
+    """A library after a first real run: three cluster folders of two videos each. Returns (root, folder of)."""
+    root = tmp_path / "lib"
+    for i, (name, scenes) in enumerate(GROUPS.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    (root / "fake.mp4").write_bytes(b"not a video" * 100)
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert data["mode"] == "cluster" and data["moved"] == 6
+    return root, folders(root)
+
+
+def folders(root: Path) -> dict[str, str]:
+    """video name -> the folder it is in (relative to root)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".organizer"]
+        for name in filenames:
+            if name.endswith(".mp4"):
+                out[name] = os.path.relpath(dirpath, root)
+    return out
+
+
+def centroids(root: Path) -> dict[str, np.ndarray]:
+    with LibraryState.open(root / ".organizer") as state:
+        return {c.name: c.centroid for c in state.clusters()}
+
+
+@needs_models
+def test_no_op_rerun_decodes_nothing_and_loads_no_model(organized):
+    root, before = organized
+    assert len({before[f"{g}-a.mp4"] for g in GROUPS}) == 3
+    assert all(before[f"{g}-a.mp4"] == before[f"{g}-b.mp4"] for g in GROUPS)
+    DECODE_COUNTER.update(videos=0, probes=0)
+    features._CACHE.clear()
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert DECODE_COUNTER == {"videos": 0, "probes": 0}, "a no-op re-run must not open any video"
+    assert features._CACHE == {}, "a no-op re-run must not load the model"
+    assert data["planned"] == 0 and data["new"] == [] and data["cached"] == 6 and data["mode"] == "assign"
+    # the unreadable file is remembered too, with its reason
+    assert [s["path"] for s in data["skipped"]] == ["fake.mp4"]
+    assert folders(root) == before
+    for key in ("new", "moved", "skipped", "downloading", "errors", "seconds"):
+        assert key in data
+    with LibraryState.open(root / ".organizer") as state:
+        modes = [r["mode"] for r in state.runs()]
+    assert modes == ["cluster", "assign"]
+
+
+@needs_models
+def test_new_videos_join_the_existing_clusters_and_folders_keep_their_names(organized):
+    root, before = organized
+    names_before = set(before.values())
+    write_video(root / "red-c.mp4", [2, 1, 2], seconds_each=1.5, seed=77)
+    write_video(root / "incoming" / "blue-c.mp4", [5, 6], seconds_each=2.0, seed=78)
+    DECODE_COUNTER.update(videos=0)
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert DECODE_COUNTER["videos"] == 2, "only the two new videos are decoded"
+    after = folders(root)
+    assert after["red-c.mp4"] == before["red-a.mp4"]
+    assert after["blue-c.mp4"] == before["blue-a.mp4"]
+    assert {before[n] for n in before} == names_before and set(after.values()) == names_before
+    new = {Path(n["path"]).name: n for n in data["new"]}
+    assert set(new) == {"red-c.mp4", "blue-c.mp4"}
+    assert all(0 <= n["distance"] <= 0.7 for n in new.values())
+    manifest = json.loads(Path(data["manifest"]).read_text())
+    assert manifest["mode"] == "assign" and all(m["distance"] is not None for m in manifest["moves"])
+
+
+@needs_models
+def test_a_far_off_video_goes_to_unsorted_or_opens_a_cluster_when_allowed(organized, tmp_path):
+    root, before = organized
+    noise = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    stripes = np.zeros((120, 160, 3), np.uint8)
+    stripes[:, ::8] = 255
+    write_video(root / "odd.mp4", [noise, stripes], seconds_each=2.0, noise=0)
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--max-distance", "0.3", *MODEL)
+    assert result.exit_code == 0, result.output
+    odd = next(n for n in data["new"] if n["path"] == "odd.mp4")
+    assert odd["cluster"] == "_unsorted" and odd["distance"] > 0.3
+    # --clusters 4 allows one more cluster than exist: the far-off video opens it instead
+    result, data = run(root, "--clusters", "4", "--json", "--max-distance", "0.3", *MODEL)
+    odd = next(n for n in data["new"] if n["path"] == "odd.mp4")
+    assert odd["cluster"] not in set(before.values()) | {"_unsorted"}
+    assert folders(root)["odd.mp4"] == odd["cluster"]
+    assert odd["cluster"] in centroids(root)
+
+
+@needs_models
+def test_hand_moves_are_respected_and_the_centroid_follows(organized):
+    root, before = organized
+    red, green = before["red-a.mp4"], before["green-a.mp4"]
+    old = centroids(root)
+    os.rename(root / red / "red-a.mp4", root / green / "red-a.mp4")
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert data["planned"] == 0
+    assert folders(root)["red-a.mp4"] == green
+    new = centroids(root)
+    assert not np.allclose(old[green], new[green]), "the green centroid must move towards the hand-placed video"
+    with LibraryState.open(root / ".organizer") as state:
+        sizes = {c.name: c.size for c in state.clusters()}
+    assert sizes[green] == 3 and sizes[red] == 1
+
+
+@needs_models
+def test_recluster_keeps_folder_names_and_moves_only_misplaced_files(organized):
+    root, before = organized
+    red, green = before["red-a.mp4"], before["green-a.mp4"]
+    os.rename(root / red / "red-a.mp4", root / green / "red-a.mp4")
+    result, data = run(root, "--clusters", "3", "--json", "--recluster", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert data["mode"] == "recluster" and data["planned"] == 1 and data["moved"] == 1
+    assert folders(root) == before, "reclustering puts the file back and every folder keeps its name"
+
+
+@needs_models
+def test_a_renamed_cluster_folder_keeps_its_new_name(organized):
+    root, before = organized
+    red = before["red-a.mp4"]
+    os.rename(root / red, root / "my red things")
+    write_video(root / "red-c.mp4", [2, 1, 2], seconds_each=1.5, seed=77)
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert folders(root)["red-c.mp4"] == "my red things"
+    assert any("renamed" in w for w in data["warnings"])
+    assert "my red things" in centroids(root) and red not in centroids(root)
+
+
+@needs_models
+def test_a_model_change_invalidates_the_cache(organized):
+    root, _ = organized
+    DECODE_COUNTER.update(videos=0)
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--model", MNV2, "--labels", LABELS,
+                       "--settle-seconds", "0")
+    assert result.exit_code == 0, result.output
+    assert DECODE_COUNTER["videos"] == 7 and data["cached"] == 0     # six videos and the fake one
+    DECODE_COUNTER.update(videos=0)
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--sample-fps", "2", *MODEL)
+    assert DECODE_COUNTER["videos"] == 7, "a sampling change invalidates the cache too"
+
+
+@needs_models
+def test_apply_of_a_dry_run_plan_records_the_clusters(tmp_path):
+    root = tmp_path / "lib"
+    for i, (name, scenes) in enumerate(GROUPS.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    _, data = run(root, "--clusters", "3", "--json", "--dry-run", *MODEL)
+    assert centroids(root) == {}, "a dry run records no clusters"
+    result = CliRunner().invoke(main, ["apply", data["manifest"], "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(centroids(root)) == {c["name"] for c in data["clusters"]}
+    write_video(root / "red-c.mp4", [2, 1, 2], seconds_each=1.5, seed=77)
+    _, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert data["mode"] == "assign" and data["cached"] == 6 and len(data["new"]) == 1
+
+
+def test_a_corrupt_state_database_gives_the_clear_error_and_rebuild_recovers(tmp_path):
+    root = tmp_path / "lib"
+    (root / ".organizer").mkdir(parents=True)
+    db = root / ".organizer" / "state.sqlite"
+    db.write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+    result, data = run(root, "--json", "--weights", "random")
+    assert result.exit_code == 6
+    assert "--rebuild-state" in data["error"] and "untouched" in data["error"]
+    result, data = run(root, "--json", "--weights", "random", "--rebuild-state")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (root / ".organizer").glob("state.sqlite.broken-*")], "the damaged file is kept aside"
+    with LibraryState.open(root / ".organizer") as state:
+        assert state.clusters() == []
+
+
+def test_foreign_and_newer_databases_are_refused(tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    con = sqlite3.connect(foreign / "state.sqlite")
+    con.execute("CREATE TABLE photos (id INTEGER)")
+    con.commit()
+    con.close()
+    with pytest.raises(StateError, match="another program"):
+        LibraryState.open(foreign)
+    newer = tmp_path / "newer"
+    LibraryState.open(newer).close()
+    con = sqlite3.connect(newer / "state.sqlite")
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    with pytest.raises(StateError, match="newer organize"):
+        LibraryState.open(newer)
+
+
+def test_an_old_schema_is_migrated_in_place_keeping_its_data(tmp_path):
+    con = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+    _v1(con)
+    con.execute("PRAGMA application_id=1330792241")
+    con.execute("PRAGMA user_version=1")
+    con.execute("INSERT INTO files VALUES (1, 2, 3, 4, 'a.mp4', 'fp')")
+    con.close()
+    with LibraryState.open(tmp_path) as state:
+        assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == max(MIGRATIONS)
+        assert state.stat_index() == {(1, 2): (3, 4, "fp")}
+        state.set_video_clusters({})        # the v2 column exists
+
+
+def test_hungarian_matching_keeps_names_with_fewest_moves():
+    # new clusters 0,1,2 correspond to old folders c, a, b (by membership)
+    labels = np.array([0, 0, 1, 1, 2, 2, 2])
+    folders = ["c", "c", "a", "a", "b", "b", "a"]
+    mapping = match_clusters(labels, folders, np.eye(3), ["a", "b", "c"], None)
+    assert mapping == {0: "c", 1: "a", 2: "b"}
+    # with more new clusters than old folders, the extra one stays unmatched
+    labels = np.array([0, 0, 1, 2])
+    mapping = match_clusters(labels, ["a", "a", "b", "b"], np.eye(3), ["a", "b"], None)
+    assert mapping[0] == "a" and len(mapping) == 2 and set(mapping.values()) == {"a", "b"}
+
+
+def test_cron_output_has_no_colour_or_progress_when_not_a_tty(tmp_path):
+    root = tmp_path / "lib"
+    write_video(root / "a.mp4", [1], seconds_each=2.0)
+    result = CliRunner().invoke(main, [str(root), "--weights", "random", "--settle-seconds", "0", "--dry-run"],
+                                env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b[" not in result.output and "Planned" in result.output
