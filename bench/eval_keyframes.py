@@ -110,10 +110,12 @@ def evaluate(settings: Settings, cases, label: str) -> tuple[dict, list[dict]]:
     started = time.monotonic()
     for path, scenes, spans in cases:
         s = sample_video(path, settings.sampling_fps, settings.sampling_max_frames, settings.sampling_min_frames)
-        feats, _ = embed_frames(backend, s.frames, settings.features_batch_size)
+        feats = embed_frames(backend, s.frames, settings.features_batch_size, settings.features_reuse_below).features
         sel = KeyframeSelector.from_settings(settings).fit(feats, s.frames, s.times)
         a = score([s.times[i] for i in sel.keyframe_indices_], scenes, spans)
-        b = score([s.times[i] for i in baseline_k10(feats)], scenes, spans)
+        # The seed method sees every frame's own features (no pre-filter).
+        every = embed_frames(backend, s.frames, settings.features_batch_size).features
+        b = score([s.times[i] for i in baseline_k10(every)], scenes, spans)
         ours.append(a)
         base.append(b)
         rows.append({"video": path.name, "model": label, "frames": len(s.frames), **{f"ours_{k}": v for k, v in a.items()},

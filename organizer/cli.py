@@ -47,6 +47,8 @@ def _model_options(f):
                      ".h5/.keras file."),
         click.option("--model", type=click.Path(dir_okay=False), help="Use this .tflite image model instead of "
                      "InceptionV3."),
+        click.option("--backend", type=click.Choice(["auto", "keras"]), help="auto: run InceptionV3 as a TFLite "
+                     "conversion made once and cached (checked against Keras); keras: always Keras [default: auto]."),
         click.option("--labels", type=click.Path(dir_okay=False), help="Class names (one per line) for a TFLite "
                      "classifier given with --model; enables cluster names."),
         click.option("--sample-fps", type=float, help="Frames sampled per second [default: 1]."),
@@ -66,7 +68,7 @@ def _model_options(f):
 def _settings(config_file, **flags) -> Settings:
     mapping = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",
                "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
-               "labels": "features.labels", "batch_size": "features.batch_size",
+               "labels": "features.labels", "batch_size": "features.batch_size", "backend": "features.backend",
                "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance"}
     return resolve({mapping[k]: v for k, v in flags.items() if k in mapping}, config_file)
 
@@ -169,8 +171,8 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @_model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
-            max_distance, rebuild_state, as_json, config_file, weights, model, labels, sample_fps, max_frames,
-            batch_size, seed, quiet, verbose, debug, log_file):
+            max_distance, rebuild_state, as_json, config_file, weights, model, backend, labels, sample_fps,
+            max_frames, batch_size, seed, quiet, verbose, debug, log_file):
     """Organize the videos under PATH into one folder per group.
 
     The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
@@ -181,7 +183,8 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
     try:
         settings = _settings(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                              max_frames=max_frames, weights=weights, model=model, labels=labels,
-                             batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance)
+                             batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
+                             backend=backend)
         code = _run(path, dest, settings, dry_run, manifest, report_path, keyframes_dir, as_json, quiet, verbose,
                     recluster, rebuild_state)
     except OrganizerError as exc:
@@ -250,7 +253,7 @@ def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_p
         + [{"path": p, "reason": r} for p, r in (report.skipped if report else [])],
         "downloading": [{"path": f.path, "reason": f.reason} for f in plan.downloading],
         "errors": [{"path": p, "reason": r} for p, r in failed],
-        "recovered": recovered, "frames": result.frames, "backend": result.backend,
+        "recovered": recovered, "frames": result.frames, "frames_reused": result.reused, "backend": result.backend,
         "warnings": result.warnings, "seconds": round(result.seconds, 2),
     }
     code = 5 if failed else 0
@@ -413,7 +416,7 @@ def runs_cmd(path, as_json):
               help="Write OUT/<video stem>/ with JPEGs and keyframes.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @_model_options
-def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, labels, sample_fps, max_frames,
+def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend, labels, sample_fps, max_frames,
                   batch_size, seed, quiet, verbose, debug, log_file):
     """Export one image per distinct picture of each VIDEO."""
     from .errors import VideoUnreadable
@@ -424,7 +427,7 @@ def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, labels,
     written, failed = [], []
     try:
         settings = _settings(config_file, seed=seed, sample_fps=sample_fps, max_frames=max_frames, weights=weights,
-                             model=model, labels=labels, batch_size=batch_size)
+                             model=model, labels=labels, batch_size=batch_size, backend=backend)
         backend = load_backend(settings)
         for video in videos:
             try:

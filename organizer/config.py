@@ -30,12 +30,20 @@ OPTIONS: dict[str, Option] = {
     "sampling.fps": Option(1.0, float, "Frames sampled per second of video.", 0.01, 60.0),
     "sampling.max_frames": Option(64, int, "At most this many frames per video, spread over the whole video.", 3, 2000),
     "sampling.min_frames": Option(3, int, "At least this many frames where the clip has them.", 1, 100),
+    "sampling.seek_seconds": Option(5.0, float, "Seek instead of decoding every frame when the next sampled frame is "
+                                    "at least this many seconds ahead (0: never seek).", 0.0, 3600.0),
     "features.weights": Option("imagenet", str, "InceptionV3 weights: 'imagenet', 'random' (seeded, for offline "
                                "tests) or a path to an .h5/.keras weights file."),
     "features.model": Option("", str, "A .tflite image model to use instead of InceptionV3 (empty: InceptionV3)."),
     "features.labels": Option("", str, "Class names for a TFLite classifier, one per line (enables cluster names)."),
     "features.batch_size": Option(32, int, "Frames per model call.", 1, 1024),
     "features.threads": Option(0, int, "Inference threads (0: all cores).", 0, 256),
+    "features.backend": Option("auto", str, "How InceptionV3 runs: 'auto' converts it once to TFLite (cached under "
+                               "~/.cache/organizer, checked against Keras, about 5x faster) and falls back to Keras "
+                               "when that fails; 'keras' always uses Keras.", choices=("auto", "keras")),
+    "features.reuse_below": Option(2.0, float, "A sampled frame whose 32x32 grey thumbnail differs from the last "
+                                   "frame sent to the model by less than this (mean absolute difference, 0-255) "
+                                   "reuses its features instead of running the model (0 disables).", 0.0, 255.0),
     "keyframes.blur_ratio": Option(0.35, float, "Drop frames whose sharpness (variance of the Laplacian) is below "
                                    "this fraction of the sharpest frame with similar content.", 0.0, 1.0),
     "keyframes.dark_max": Option(18.0, float, "Drop frames whose mean luminance (0-255) is at or below this.", 0, 255),
@@ -83,11 +91,14 @@ class Settings:
     sampling_fps: float = OPTIONS["sampling.fps"].default
     sampling_max_frames: int = OPTIONS["sampling.max_frames"].default
     sampling_min_frames: int = OPTIONS["sampling.min_frames"].default
+    sampling_seek_seconds: float = OPTIONS["sampling.seek_seconds"].default
     features_weights: str = OPTIONS["features.weights"].default
     features_model: str = OPTIONS["features.model"].default
     features_labels: str = OPTIONS["features.labels"].default
     features_batch_size: int = OPTIONS["features.batch_size"].default
     features_threads: int = OPTIONS["features.threads"].default
+    features_backend: str = OPTIONS["features.backend"].default
+    features_reuse_below: float = OPTIONS["features.reuse_below"].default
     keyframes_blur_ratio: float = OPTIONS["keyframes.blur_ratio"].default
     keyframes_dark_max: float = OPTIONS["keyframes.dark_max"].default
     keyframes_bright_min: float = OPTIONS["keyframes.bright_min"].default
@@ -117,6 +128,7 @@ class Settings:
             "sampling_fps": self.sampling_fps,
             "max_frames": self.sampling_max_frames,
             "min_frames": self.sampling_min_frames,
+            "reuse_below": self.features_reuse_below,
         }
 
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 WORK_SIDE = 320  # frames are kept with their shorter side at most this long: enough for 299 px models and gates
 
 # Counts decoded videos; tests use it to prove that a cached re-run decodes nothing.
-DECODE_COUNTER = {"videos": 0, "probes": 0}
+DECODE_COUNTER = {"videos": 0, "probes": 0, "seeks": 0}
 
 
 def probe_duration(path: Path) -> float | None:
@@ -96,7 +96,11 @@ def _picker_for_times(fps_sample: float, max_frames: int, min_frames: int) -> Pi
     return pick
 
 
-def _decode_opencv(path: Path, pick: Picker, side: int | None) -> SampledFrames | None:
+SEEK_SECONDS = 5.0   # seek, rather than grab every frame, when the next sample is at least this far ahead
+
+
+def _decode_opencv(path: Path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SECONDS
+                   ) -> SampledFrames | None:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
@@ -111,7 +115,26 @@ def _decode_opencv(path: Path, pick: Picker, side: int | None) -> SampledFrames 
         wanted_set, last = set(wanted), wanted[-1]
         frames, times, indices = [], [], []
         index = 0
+        upcoming = iter(wanted)
+        target = next(upcoming, None)
+        seek_gap = seek_seconds * fps if seek_seconds > 0 else float("inf")
         while index <= last:
+            while target is not None and target < index:
+                target = next(upcoming, None)
+            if target is not None and target - index >= seek_gap:
+                # Far to the next sample: let FFmpeg jump (to the keyframe before it, then decode forward).
+                if cap.set(cv2.CAP_PROP_POS_FRAMES, target):
+                    pos = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
+                    if index <= pos <= target:
+                        index = pos
+                        DECODE_COUNTER["seeks"] += 1
+                    else:          # an inexact seek: open the file again and grab every frame instead
+                        log.debug("%s: seeking to frame %d landed on %d; decoding sequentially", path, target, pos)
+                        seek_gap = float("inf")
+                        cap.release()
+                        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+                        index = 0
+                        frames, times, indices = [], [], []
             # grab() decodes without the colour conversion; only sampled frames are retrieved.
             if not cap.grab():
                 break
@@ -186,7 +209,7 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
-def _decode(path: Path, pick: Picker, side: int | None) -> SampledFrames:
+def _decode(path: Path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SECONDS) -> SampledFrames:
     path = Path(path)
     try:
         size = os.stat(path).st_size
@@ -197,7 +220,7 @@ def _decode(path: Path, pick: Picker, side: int | None) -> SampledFrames:
     DECODE_COUNTER["videos"] += 1
     sampled = None
     try:
-        sampled = _decode_opencv(path, pick, side)
+        sampled = _decode_opencv(path, pick, side, seek_seconds)
     except cv2.error as exc:
         log.debug("OpenCV failed on %s: %s", path, exc)
     if sampled is None:
@@ -206,9 +229,12 @@ def _decode(path: Path, pick: Picker, side: int | None) -> SampledFrames:
 
 
 def sample_video(path: Path, fps: float = 1.0, max_frames: int = 64, min_frames: int = 3,
-                 side: int | None = WORK_SIDE) -> SampledFrames:
-    """Sample frames evenly over the whole video; raises VideoUnreadable with a reason."""
-    return _decode(path, _picker_for_times(fps, max_frames, min_frames), side)
+                 side: int | None = WORK_SIDE, seek_seconds: float = SEEK_SECONDS) -> SampledFrames:
+    """Sample frames evenly over the whole video; raises VideoUnreadable with a reason.
+
+    Unsampled frames are grabbed without colour conversion; where the next sample is seek_seconds or more ahead,
+    OpenCV seeks instead (0 never seeks)."""
+    return _decode(path, _picker_for_times(fps, max_frames, min_frames), side, seek_seconds)
 
 
 def frames_at(path: Path, frame_numbers: list[int], side: int | None = None) -> SampledFrames:

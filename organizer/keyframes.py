@@ -156,7 +156,12 @@ class KeyframeSelector:
         from sklearn.cluster import KMeans
         from sklearn.metrics import silhouette_score
 
-        k_max = min(n - 1, self.max_keyframes, max(2, 2 * math.isqrt(n)))
+        # Frames that reused a neighbour's features (the pre-filter) are exact duplicates: k beyond the number of
+        # distinct rows cannot form clusters.
+        distinct = len(np.unique(x, axis=0))
+        if distinct < 2:
+            return np.zeros(n, dtype=int), 0.0
+        k_max = min(n - 1, distinct, self.max_keyframes, max(2, 2 * math.isqrt(n)))
         best_labels, best_score = np.zeros(n, dtype=int), -1.0
         for k in range(2, k_max + 1):
             labels = KMeans(k, n_init=3, random_state=self.random_state).fit_predict(x)

@@ -6,10 +6,12 @@ import base64
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import cv2
 import numpy as np
@@ -24,7 +26,7 @@ from .keyframes import KeyframeSelector, l2n
 from .planner import Plan, build_plan
 from .scan import scan
 from .state import CachedVideo, ClusterRow, LibraryState, analysis_key, fingerprint
-from .types import Failure, Keyframes, VideoFile, VideoResult
+from .types import Failure, Keyframes, SampledFrames, VideoFile, VideoResult
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,64 @@ class RunResult:
     cached: int = 0                        # videos whose analysis came from the state database
     renames: dict[str, str] = field(default_factory=dict)
     changed: bool = True                   # False: the library is as the last run left it (no state refresh)
+    reused: int = 0                        # frames that skipped the model as near-duplicates
 
 
-def analyze_video(path: Path, settings: Settings, backend: FeatureBackend, video: VideoFile | None = None
-                  ) -> tuple[VideoResult, list[np.ndarray]]:
-    """Sample, embed and pick keyframes of one video; returns the result and the sampled frames."""
-    sampled = sample_video(path, settings.sampling_fps, settings.sampling_max_frames, settings.sampling_min_frames)
-    features, scores = embed_frames(backend, sampled.frames, settings.features_batch_size)
+def decode_for(path: Path, settings: Settings) -> SampledFrames:
+    return sample_video(path, settings.sampling_fps, settings.sampling_max_frames, settings.sampling_min_frames,
+                        seek_seconds=settings.sampling_seek_seconds)
+
+
+def prefetch(items: list, fn, depth: int = 2) -> Iterator[tuple[object, object, BaseException | None]]:
+    """Yield (item, fn(item), None) or (item, None, error) in order, computing fn up to `depth` items ahead in a
+    background thread. The queue is bounded, so at most depth + 2 results exist at once whatever the input size.
+    Decoding (OpenCV/FFmpeg) and inference (LiteRT) release the GIL, so the two overlap."""
+    results: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        for item in items:
+            if stop.is_set():
+                return
+            try:
+                value = (item, fn(item), None)
+            except BaseException as exc:      # handed to the consumer, which decides
+                value = (item, None, exc)
+            if not put(value):
+                return
+        put(done)
+
+    worker = threading.Thread(target=work, name="organize-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            value = results.get()
+            if value is done:
+                return
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+def analyze_video(path: Path, settings: Settings, backend: FeatureBackend, video: VideoFile | None = None,
+                  sampled: SampledFrames | None = None) -> tuple[VideoResult, list[np.ndarray]]:
+    """Sample (unless `sampled` is given), embed and pick keyframes of one video; returns the result and the
+    sampled frames."""
+    if sampled is None:
+        sampled = decode_for(path, settings)
+    embedding = embed_frames(backend, sampled.frames, settings.features_batch_size, settings.features_reuse_below)
+    features, scores = embedding.features, embedding.scores
     selector = KeyframeSelector.from_settings(settings).fit(features, sampled.frames, sampled.times)
     chosen = selector.keyframe_indices_
     keyframes = Keyframes(
@@ -82,7 +135,8 @@ def analyze_video(path: Path, settings: Settings, backend: FeatureBackend, video
     result = VideoResult(
         video=video, duration=sampled.duration, n_frames=len(sampled.frames), keyframes=keyframes,
         thumbnails=[scale_to_work(sampled.frames[i], THUMB_SIDE // 2) for i in chosen],
-        class_scores=None if scores is None else scores[chosen].mean(0), frame_features=features)
+        class_scores=None if scores is None else scores[chosen].mean(0), frame_features=features,
+        reused=embedding.reused)
     return result, sampled.frames
 
 
@@ -199,11 +253,14 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
     frames = 0
     fresh: dict[str, VideoResult] = {}
     progress.start(len(todo))
+    decoded = prefetch(todo, lambda job: decode_for(job[0].path, settings))
     try:
-        for video, fp in todo:
+        for (video, fp), sampled_frames, decode_error in decoded:
             try:
+                if decode_error is not None:
+                    raise decode_error
                 backend = backend or load_backend(settings)
-                result, sampled = analyze_video(video.path, settings, backend, video)
+                result, sampled = analyze_video(video.path, settings, backend, video, sampled_frames)
                 features = result.frame_features
                 state.store_analysis(fp, key, result.duration, _keyframes_dict(result.keyframes),
                                      result.keyframes.vector, features, result.class_scores,
@@ -221,6 +278,7 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
                 failures.append(Failure(video.rel, f"could not be processed ({type(exc).__name__}: {exc})"))
             progress.advance(video.rel)
     finally:
+        decoded.close()
         progress.finish()
     if backend is not None:
         state.set_meta(f"labels:{key}", json.dumps(backend.labels))
@@ -287,7 +345,8 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
     return RunResult(plan, results, failures, len(names), names, labels,
                      backend.name if backend else ("cache" if results else "none"), scores, warnings, frames,
                      time.monotonic() - started, mode=mode, new=new, cached=len(results) - len(fresh),
-                     renames=renames, changed=changed or bool(plan.moves))
+                     renames=renames, changed=changed or bool(plan.moves),
+                     reused=sum(r.reused for r in fresh.values()))
 
 
 def _cluster_all(results: list[VideoResult], folder_of: dict[str, str | None], clusters: list[ClusterRow],

@@ -8,6 +8,7 @@ safe (the journal does that); losing this database costs only recomputation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -192,16 +193,11 @@ class LibraryState:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     MIGRATIONS[step](db)
                 db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         # A quick structural check: a damaged file usually fails here rather than mid-run.
         ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if ok != "ok":
@@ -215,6 +211,20 @@ class LibraryState:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _write(self):
+        """One write transaction; any SQLite error becomes the clear StateError."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise StateError(self._damaged(self.path, str(exc))) from None
 
     def _guard(self, fn, *args):
         try:
@@ -246,55 +256,33 @@ class LibraryState:
 
     def remember_files(self, rows: list[tuple[int, int, int, int, str, str]]) -> None:
         """Record (dev, ino, size, mtime_ns, path, fingerprint) for files met this run."""
-        def write():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.executemany("INSERT OR REPLACE INTO files (dev, ino, size, mtime_ns, path, fingerprint) "
-                                    "VALUES (?,?,?,?,?,?)", rows)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
         if rows:
-            self._guard(write)
+            with self._write() as db:
+                db.executemany("INSERT OR REPLACE INTO files (dev, ino, size, mtime_ns, path, fingerprint) "
+                               "VALUES (?,?,?,?,?,?)", rows)
 
     def forget_files(self, present: set[tuple[int, int]]) -> int:
         """Drop files no longer in the library, and analyses no file refers to any more."""
         known = set(self.stat_index())
         gone = sorted(known - present)
-        def write():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.executemany("DELETE FROM files WHERE dev=? AND ino=?", gone)
-                self.db.execute("DELETE FROM videos WHERE fingerprint NOT IN (SELECT fingerprint FROM files)")
-                self.db.execute("DELETE FROM frame_features WHERE fingerprint NOT IN (SELECT fingerprint FROM videos)")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
         if gone:
-            self._guard(write)
+            with self._write() as db:
+                db.executemany("DELETE FROM files WHERE dev=? AND ino=?", gone)
+                db.execute("DELETE FROM videos WHERE fingerprint NOT IN (SELECT fingerprint FROM files)")
+                db.execute("DELETE FROM frame_features WHERE fingerprint NOT IN (SELECT fingerprint FROM videos)")
         return len(gone)
 
     def store_analysis(self, fp: str, key: str, duration: float, keyframes: dict, vector: np.ndarray,
                        frame_features: np.ndarray, class_scores: np.ndarray | None,
                        thumbnails_json: str | None) -> None:
-        def write():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO videos (fingerprint, analysis_key, duration, n_frames, dim, keyframes, "
-                    "updated, vector, class_scores, thumbnails) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (fp, key, float(duration), int(frame_features.shape[0]), int(frame_features.shape[1]),
-                     json.dumps(keyframes), now_iso(), _blob(vector, np.float32), _blob(class_scores, np.float16),
-                     thumbnails_json))
-                self.db.execute("INSERT OR REPLACE INTO frame_features VALUES (?, ?)",
-                                (fp, _blob(frame_features, np.float16)))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        self._guard(write)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO videos (fingerprint, analysis_key, duration, n_frames, dim, keyframes, "
+                "updated, vector, class_scores, thumbnails) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (fp, key, float(duration), int(frame_features.shape[0]), int(frame_features.shape[1]),
+                 json.dumps(keyframes), now_iso(), _blob(vector, np.float32), _blob(class_scores, np.float16),
+                 thumbnails_json))
+            db.execute("INSERT OR REPLACE INTO frame_features VALUES (?, ?)", (fp, _blob(frame_features, np.float16)))
 
     def cached(self, fps: list[str], key: str, with_thumbnails: bool = False) -> dict[str, CachedVideo]:
         """The analyses of these fingerprints that were made with this analysis key."""
@@ -329,17 +317,10 @@ class LibraryState:
         return np.frombuffer(row[0], np.float16).astype(np.float32).reshape(row[1], row[2])
 
     def set_video_clusters(self, members: dict[str, str]) -> None:
-        def write():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute("UPDATE files SET cluster=NULL")
-                self.db.executemany("UPDATE files SET cluster=? WHERE fingerprint=?",
-                                    [(c, fp) for fp, c in members.items()])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        self._guard(write)
+        with self._write() as db:
+            db.execute("UPDATE files SET cluster=NULL")
+            db.executemany("UPDATE files SET cluster=? WHERE fingerprint=?",
+                                [(c, fp) for fp, c in members.items()])
 
     def last_clusters(self) -> dict[str, str]:
         """fingerprint -> the cluster folder the video was in after the last run."""
@@ -356,19 +337,12 @@ class LibraryState:
 
     def save_clusters(self, rows: list[ClusterRow]) -> None:
         """Replace the cluster table (names are kept by the caller; this only stores them)."""
-        def write():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                created = dict(self.db.execute("SELECT name, created FROM clusters").fetchall())
-                self.db.execute("DELETE FROM clusters")
-                self.db.executemany("INSERT INTO clusters VALUES (?,?,?,?,?)", [
-                    (r.name, _blob(r.centroid, np.float32), r.size, created.get(r.name, now_iso()), now_iso())
-                    for r in rows])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        self._guard(write)
+        with self._write() as db:
+            created = dict(db.execute("SELECT name, created FROM clusters").fetchall())
+            db.execute("DELETE FROM clusters")
+            db.executemany("INSERT INTO clusters VALUES (?,?,?,?,?)", [
+                (r.name, _blob(r.centroid, np.float32), r.size, created.get(r.name, now_iso()), now_iso())
+                for r in rows])
 
     # ------------------------------------------------------------------------------------------ runs
     def record_run(self, started: str, mode: str, counts: dict[str, int], seconds: float,

@@ -65,3 +65,4 @@ class VideoResult:
     thumbnails: list[np.ndarray] = field(default_factory=list)   # keyframe images (RGB, small)
     class_scores: np.ndarray | None = None                        # mean class probabilities of keyframes
     frame_features: np.ndarray | None = None                      # per sampled frame (only when just computed)
+    reused: int = 0                        # sampled frames that reused the features of a near-identical frame

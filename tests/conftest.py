@@ -24,6 +24,12 @@ needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists(), reason=f
 needs_models = pytest.mark.skipif(not MNV1.exists(), reason=f"shared TFLite models not found at {MODELS}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory):
+    """Converted models go to a cache of this test session, never the user's ~/.cache/organizer."""
+    os.environ["ORGANIZER_CACHE_DIR"] = str(tmp_path_factory.mktemp("organizer-cache"))
+
+
 def scene_image(scene: int, size=(160, 120)) -> np.ndarray:
     """A distinct, deterministic picture per scene id: coloured background with shapes (RGB)."""
     w, h = size

@@ -4,7 +4,7 @@ import pytest
 from organizer.decode import frames_at, sample_times, sample_video, to_model_input
 from organizer.errors import VideoUnreadable
 
-from .conftest import VIDEOS, needs_videos
+from .conftest import VIDEOS, needs_videos, write_video
 
 
 def test_sample_times_rate_cap_and_minimum():
@@ -79,3 +79,15 @@ def test_real_awkward_clips(name, frames):
     assert min(s.frames[0].shape[:2]) <= 320
     if name.startswith("intel__one"):
         assert s.times[-1] > 130
+
+
+def test_seeking_to_sparse_samples_gives_the_same_frames(tmp_path):
+    from organizer.decode import DECODE_COUNTER, sample_video
+    path = write_video(tmp_path / "long.mp4", list(range(30)), seconds_each=1.0, fps=10, noise=0)
+    before = DECODE_COUNTER["seeks"]
+    seek = sample_video(path, fps=1, max_frames=4, seek_seconds=2.0)          # samples ~7.5 s apart: seeks
+    assert DECODE_COUNTER["seeks"] - before == 4
+    grab = sample_video(path, fps=1, max_frames=4, seek_seconds=0)            # grabs every frame
+    assert seek.indices == grab.indices and len(seek.indices) == 4
+    for a, b in zip(seek.frames, grab.frames):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0

@@ -14,7 +14,7 @@ from .conftest import fast_settings, needs_models, scene_image
 def select(path, settings, fps=2.0):
     s = sample_video(path, fps=fps, max_frames=64, min_frames=3)
     backend = load_backend(settings)
-    feats, _ = embed_frames(backend, s.frames, 32)
+    feats = embed_frames(backend, s.frames, 32).features
     return KeyframeSelector.from_settings(settings).fit(feats, s.frames, s.times), s
 
 
