@@ -300,6 +300,10 @@ def _print_summary(result, summary: dict, verbose: bool) -> None:
     if summary["mode"] == "recluster":
         console.print(f"Reclustering moves {summary['planned']} of {summary['videos']} videos; matched clusters "
                       "keep their folder names.")
+    if summary["frames"] or summary["cached"]:
+        console.print(f"Analysed {summary['frames']} frame(s) of new or changed videos "
+                      f"({summary['frames_reused']} reused the features of a near-identical frame); "
+                      f"{summary['cached']} video(s) came from the cache.")
     verb = "Planned" if summary["dry_run"] else "Moved"
     count = summary["planned"] if summary["dry_run"] else summary["moved"]
     console.print(f"{verb} {count} move(s); {summary['in_place']} already in place; "
