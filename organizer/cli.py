@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -192,18 +193,38 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _open_library(root: Path, may_go_without: bool, rebuild_state: bool):
+    """Lock the library and open its state. A dry run with --manifest elsewhere can still plan a library it cannot
+    write to (a read-only mount): without a lock and without a cache."""
+    from .errors import LibraryNotWritable
+    from .mover import library_lock, state_dir
+    from .state import LibraryState
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(library_lock(root))
+            state = stack.enter_context(LibraryState.open(state_dir(root), rebuild=rebuild_state))
+        except LibraryNotWritable as exc:
+            if not may_go_without:
+                raise
+            logging.getLogger("organizer").warning("%s Planning without a lock or a cache.", str(exc).split(";")[0])
+            state = stack.enter_context(LibraryState.memory())
+        yield state
+
+
 def _run(path: Path, dest, settings: Settings, dry_run: bool, manifest, report_path, keyframes_dir, as_json,
          quiet, verbose, recluster=False, rebuild_state=False) -> int:
-    from .mover import apply_plan, library_lock, recover, state_dir
+    from .mover import apply_plan, recover, state_dir
     from .pipeline import export_keyframes, organize, refresh_state
-    from .state import LibraryState, now_iso
+    from .state import now_iso
 
     if not path.is_dir():
         raise OrganizerError(f"{path} is not a folder; pass the folder that holds your videos.")
     root = Path(os.path.abspath(path))
     log = logging.getLogger("organizer")
     started = now_iso()
-    with library_lock(root), LibraryState.open(state_dir(root), rebuild=rebuild_state) as state:
+    with _open_library(root, dry_run and manifest is not None, rebuild_state) as state:
         recovered = 0 if dry_run else recover(root)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
@@ -292,10 +313,11 @@ def _print_summary(result, summary: dict, verbose: bool) -> None:
     for key, title in (("skipped", "Skipped"), ("downloading", "Still downloading"), ("errors", "Failed")):
         for item in summary[key]:
             console.print(f"[yellow]{title}:[/] {escape(item['path'])}: {escape(item['reason'])}")
-    for item in summary["new"][:50]:
+    shown = summary["new"] if summary["mode"] == "assign" or verbose else []     # a first run: the table says it
+    for item in shown[:50]:
         dist = f" (distance {item['distance']:.3f})" if item["distance"] is not None else ""
         console.print(f"New: {escape(item['path'])} -> {escape(item['cluster'])}{dist}")
-    if len(summary["new"]) > 50:
+    if len(shown) > 50:
         console.print(f"... and {len(summary['new']) - 50} more new videos (see the manifest or --json)")
     if summary["mode"] == "recluster":
         console.print(f"Reclustering moves {summary['planned']} of {summary['videos']} videos; matched clusters "

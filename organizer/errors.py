@@ -25,6 +25,10 @@ class ManifestError(OrganizerError):
     """A manifest is malformed or unsafe (paths escaping root or dest)."""
 
 
+class LibraryNotWritable(OrganizerError):
+    """PATH/.organizer (lock, journal, state) cannot be created or written."""
+
+
 class LockBusy(OrganizerError):
     """Another run holds the library lock."""
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import fsops
-from .errors import LockBusy, ManifestError
+from .errors import LibraryNotWritable, LockBusy, ManifestError
 from .planner import Plan, check_relative
 from .scan import STATE_DIR
 
@@ -32,12 +32,21 @@ def state_dir(root: Path) -> Path:
     return Path(root) / STATE_DIR
 
 
+def not_writable(folder: Path, exc: OSError) -> str:
+    return (f"Cannot write {folder} ({exc.strerror or exc}); organize keeps its lock, journal and cache there. "
+            "Make the library writable (or move the file that is in the way); to only look at a plan, add "
+            "--dry-run --manifest FILE with FILE somewhere writable.")
+
+
 @contextlib.contextmanager
 def library_lock(root: Path):
     """Hold PATH/.organizer/lock with flock; the kernel releases it when the process dies."""
     folder = state_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LibraryNotWritable(not_writable(folder, exc)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import StateError
+from .errors import LibraryNotWritable, StateError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,11 @@ class LibraryState:
     @classmethod
     def open(cls, state_dir: Path, rebuild: bool = False) -> "LibraryState":
         state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from .mover import not_writable
+            raise LibraryNotWritable(not_writable(state_dir, exc)) from None
         path = state_dir / STATE_FILE
         if rebuild and path.exists():
             aside = path.with_name(f"{STATE_FILE}.broken-{datetime.now().strftime('%Y%m%dT%H%M%S')}")

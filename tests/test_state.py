@@ -260,3 +260,18 @@ def test_cron_output_has_no_colour_or_progress_when_not_a_tty(tmp_path):
                                 env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     assert "\x1b[" not in result.output and "Planned" in result.output
+
+
+def test_a_library_without_a_writable_state_folder_is_refused_clearly_but_can_be_planned(tmp_path):
+    root = tmp_path / "lib"
+    write_video(root / "a.mp4", [1], seconds_each=2.0)
+    (root / ".organizer").write_bytes(b"a file where the state folder goes")   # as unwritable as it gets for root
+    result, data = run(root, "--json", "--weights", "random", "--settle-seconds", "0")
+    assert result.exit_code == 1 and "Cannot write" in data["error"] and "--manifest" in data["error"]
+    plan = tmp_path / "elsewhere" / "plan.json"
+    plan.parent.mkdir()
+    result, data = run(root, "--json", "--weights", "random", "--settle-seconds", "0", "--dry-run",
+                       "--manifest", plan)
+    assert result.exit_code == 0, result.output
+    assert plan.is_file() and data["videos"] == 1
+    assert (root / ".organizer").read_bytes() == b"a file where the state folder goes"
