@@ -301,7 +301,8 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
     class_names = backend.labels if backend is not None else json.loads(state.get_meta(f"labels:{key}") or "null")
 
     clusters = state.clusters()
-    located = {fp_of[r.video.rel]: top_folder(r.video.path, dest) for r in results}
+    top_of = {r.video.rel: top_folder(r.video.path, dest) for r in results}
+    located = {fp_of[rel]: top for rel, top in top_of.items()}      # by content, to follow renamed folders
     last = state.last_clusters()
     renames = _renamed_folders(clusters, dest, located, last)
     warnings: list[str] = []
@@ -309,8 +310,7 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
         warnings.append(f"The cluster folder {old} was renamed to {new} by hand; keeping the new name.")
         clusters = [ClusterRow(new, c.centroid, c.size) if c.name == old else c for c in clusters]
     known = {c.name for c in clusters}
-    folder_of = {r.video.rel: located[fp_of[r.video.rel]] for r in results}
-    folder_of = {rel: f if f in known or f == UNSORTED else None for rel, f in folder_of.items()}
+    folder_of = {rel: f if f in known or f == UNSORTED else None for rel, f in top_of.items()}
     # Anything since the last run that changes cluster membership: moved, added or removed files, renames.
     changed = bool(renames) or set(index) != {(v.dev, v.ino) for v, _ in ids} or any(
         folder_of[r.video.rel] != last.get(fp_of[r.video.rel]) for r in results)
@@ -337,8 +337,8 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
                       settings=settings.as_dict(), skipped=failures, downloading=found.downloading, stay=stay,
                       distances=distances, mode=mode)
     names = sorted(set(assigned.values()))
-    index = {n: i for i, n in enumerate(names)}
-    labels = [index[assigned[r.video.rel]] for r in results]
+    position = {n: i for i, n in enumerate(names)}
+    labels = [position[assigned[r.video.rel]] for r in results]
     new = [{"path": r.video.rel, "cluster": assigned[r.video.rel],
             "distance": None if distances.get(r.video.rel) is None else round(distances[r.video.rel], 4)}
            for r in results if not folder_of[r.video.rel]]

@@ -275,3 +275,18 @@ def test_a_library_without_a_writable_state_folder_is_refused_clearly_but_can_be
     assert result.exit_code == 0, result.output
     assert plan.is_file() and data["videos"] == 1
     assert (root / ".organizer").read_bytes() == b"a file where the state folder goes"
+
+
+@needs_models
+def test_byte_identical_copies_share_one_analysis_and_each_stays_where_it_is(organized):
+    root, before = organized
+    red, green = before["red-a.mp4"], before["green-a.mp4"]
+    (root / green / "red-a-copy.mp4").write_bytes((root / red / "red-a.mp4").read_bytes())
+    os.utime(root / green / "red-a-copy.mp4", (0, 0))
+    DECODE_COUNTER.update(videos=0)
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert DECODE_COUNTER["videos"] == 0, "the copy's content is known: nothing to decode"
+    assert data["planned"] == 0 and data["cached"] == 7
+    after = folders(root)
+    assert after["red-a.mp4"] == red and after["red-a-copy.mp4"] == green
