@@ -62,7 +62,6 @@ class RunResult:
     mode: str = "cluster"                  # cluster (first run), recluster, or assign (into existing clusters)
     new: list[dict] = field(default_factory=list)      # videos outside the cluster folders: path, cluster, distance
     cached: int = 0                        # videos whose analysis came from the state database
-    renames: dict[str, str] = field(default_factory=dict)
     changed: bool = True                   # False: the library is as the last run left it (no state refresh)
     reused: int = 0                        # frames that skipped the model as near-duplicates
 
@@ -315,12 +314,13 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
     changed = bool(renames) or set(index) != {(v.dev, v.ino) for v, _ in ids} or any(
         folder_of[r.video.rel] != last.get(fp_of[r.video.rel]) for r in results)
     usable = [c for c in clusters if c.centroid is not None]
-    if recluster and dest != root and not str(dest).startswith(str(root) + os.sep):
+    if recluster and not dest.is_relative_to(root):
         raise OrganizerError("--recluster needs the cluster folders inside PATH (it may move files between them); "
                              "run it without --dest, on the folder that holds the cluster folders.")
     if recluster or not usable:
         mode = "recluster" if clusters else "cluster"
-        assigned, distances, scores, extra = _cluster_all(results, folder_of, clusters, class_names, settings)
+        assigned, scores, extra = _cluster_all(results, folder_of, clusters, class_names, settings)
+        distances = {}                    # clustered afresh: no distance to an existing centroid
         warnings += extra
     else:
         mode = "assign"
@@ -345,17 +345,18 @@ def organize(root: Path, settings: Settings, dest: Path | None = None, progress:
     return RunResult(plan, results, failures, len(names), names, labels,
                      backend.name if backend else ("cache" if results else "none"), scores, warnings, frames,
                      time.monotonic() - started, mode=mode, new=new, cached=len(results) - len(fresh),
-                     renames=renames, changed=changed or bool(plan.moves),
+                     changed=changed or bool(plan.moves),
                      reused=sum(r.reused for r in fresh.values()))
 
 
 def _cluster_all(results: list[VideoResult], folder_of: dict[str, str | None], clusters: list[ClusterRow],
                  class_names: list[str] | None, settings: Settings
-                 ) -> tuple[dict[str, str], dict[str, float], dict[int, float], list[str]]:
-    """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names."""
+                 ) -> tuple[dict[str, str], dict[int, float], list[str]]:
+    """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names.
+    Returns rel -> cluster name, the auto-k silhouette scores, and warnings."""
     warnings = []
     if not results:
-        return {}, {}, {}, warnings
+        return {}, {}, warnings
     vectors = np.stack([r.keyframes.vector for r in results])
     clusterer = VideoClusterer(settings.n_clusters, settings.seed).fit(vectors)
     if clusterer.warning_:
@@ -377,7 +378,7 @@ def _cluster_all(results: list[VideoResult], folder_of: dict[str, str | None], c
     fresh_names = cluster_names(labels, [r.class_scores for r in results], class_names, settings.naming,
                                 numbers=numbers, taken=set(old_names))
     names = [mapping.get(c, fresh_names[c]) for c in range(clusterer.n_clusters_)]
-    return ({r.video.rel: names[c] for r, c in zip(results, labels)}, {}, clusterer.scores_, warnings)
+    return {r.video.rel: names[c] for r, c in zip(results, labels)}, clusterer.scores_, warnings
 
 
 def _assign_new(results: list[VideoResult], folder_of: dict[str, str | None], clusters: list[ClusterRow],
@@ -392,12 +393,12 @@ def _assign_new(results: list[VideoResult], folder_of: dict[str, str | None], cl
     if mean is None:
         mean = library_mean(np.stack([r.keyframes.vector for r in results]))
     names = [c.name for c in usable]
-    centroids = [c.centroid for c in usable]
+    centroids = np.stack([c.centroid for c in usable])
     all_names = [c.name for c in clusters]
     limit = settings.n_clusters
-    for r in outside:
-        x = prepare(r.keyframes.vector, mean)[0]
-        d = distances_to(x, np.stack(centroids))[0]
+    prepared = prepare(np.stack([r.keyframes.vector for r in outside]), mean)
+    for r, x in zip(outside, prepared):
+        d = distances_to(x, centroids)[0]
         j = int(np.argmin(d))
         if d[j] <= settings.placement_max_distance:
             assigned[r.video.rel] = names[j]
@@ -406,7 +407,7 @@ def _assign_new(results: list[VideoResult], folder_of: dict[str, str | None], cl
                                  numbers=[next_number(all_names)], taken=set(all_names) | {UNSORTED})[0]
             all_names.append(name)
             names.append(name)
-            centroids.append(x)
+            centroids = np.vstack([centroids, x])
             assigned[r.video.rel] = name
         else:
             assigned[r.video.rel] = UNSORTED
@@ -420,7 +421,7 @@ def refresh_state(state: LibraryState, root: Path, dest: Path, settings: Setting
     videos now are (so hand moves pull the centroid along). Returns cluster sizes."""
     root, dest = Path(os.path.abspath(root)), Path(os.path.abspath(dest))
     videos = scan(root, 0.0).videos
-    if dest != root and not str(dest).startswith(str(root) + os.sep) and dest.is_dir():
+    if not dest.is_relative_to(root) and dest.is_dir():
         videos += scan(dest, 0.0).videos
     ids = identify(videos, state, [])
     state.forget_files({(v.dev, v.ino) for v, _ in ids})

@@ -230,9 +230,9 @@ class LibraryState:
         except sqlite3.DatabaseError as exc:
             raise StateError(self._damaged(self.path, str(exc))) from None
 
-    def _guard(self, fn, *args):
+    def _guard(self, fn):
         try:
-            return fn(*args)
+            return fn()
         except sqlite3.DatabaseError as exc:
             raise StateError(self._damaged(self.path, str(exc))) from None
 

@@ -80,30 +80,19 @@ class ConvertedInceptionBackend:
 
     input_size = 299
 
-    def __init__(self, path: Path, random_weights: bool, threads: int = 0, batch: int = 1):
-        # batch=1: measured as fast as batches here (12-15 frames/s either way on 2 cores), and a fixed batch
-        # would pad each video's last chunk with wasted work.
+    def __init__(self, path: Path, random_weights: bool, threads: int = 0):
+        # One frame per call: measured as fast as batches here (12-15 frames/s either way on 2 cores), and a fixed
+        # batch would pad each video's last chunk with wasted work.
         from .tflite import make_interpreter
 
         self.path = Path(path)
         self.name = "inceptionv3-tflite"
-        self._threads = threads
         try:
             self._it = make_interpreter(self.path, threads)
+            self._it.allocate_tensors()
         except Exception as exc:
             raise ModelUnavailable(f"The cached converted model {path} cannot be loaded ({str(exc)[:160]}); "
                                    "delete it and organize converts it again.") from None
-        self._batch = 1
-        inp = self._it.get_input_details()[0]
-        if batch > 1:
-            try:
-                self._it.resize_tensor_input(inp["index"], [batch, 299, 299, 3])
-                self._it.allocate_tensors()
-                self._batch = batch
-            except Exception:          # a model or delegate that refuses batches runs a frame at a time
-                self._it = make_interpreter(self.path, threads)
-        if self._batch == 1:
-            self._it.allocate_tensors()
         self._in = self._it.get_input_details()[0]["index"]
         outs = {int(d["shape"][-1]): d["index"] for d in self._it.get_output_details()}
         if 2048 not in outs:
@@ -118,18 +107,14 @@ class ConvertedInceptionBackend:
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = batch.astype(np.float32) / 127.5 - 1.0
         feats, probs = [], []
-        for start in range(0, len(x), self._batch):
-            chunk = x[start:start + self._batch]
-            n = len(chunk)
-            if n < self._batch:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self._batch - n, axis=0)])
-            self._it.set_tensor(self._in, np.ascontiguousarray(chunk))
+        for frame in x:
+            self._it.set_tensor(self._in, np.ascontiguousarray(frame[None]))
             self._it.invoke()
-            feats.append(self._it.get_tensor(self._feat_out)[:n].reshape(n, -1).copy())
+            feats.append(self._it.get_tensor(self._feat_out).reshape(-1).copy())
             if self._prob_out is not None:
-                probs.append(self._it.get_tensor(self._prob_out)[:n].reshape(n, -1).copy())
-        f = np.concatenate(feats).astype(np.float32)
-        p = np.concatenate(probs).astype(np.float32) if probs and not self.random else None
+                probs.append(self._it.get_tensor(self._prob_out).reshape(-1).copy())
+        f = np.stack(feats).astype(np.float32)
+        p = np.stack(probs).astype(np.float32) if probs and not self.random else None
         return f, p
 
 
@@ -195,7 +180,7 @@ def convert(keras_backend, target: Path, threads: int = 0) -> tuple[Path, float]
             os.fsync(fh.fileno())
         images = check_images()
         reference, _ = keras_backend.embed(images)
-        candidate = ConvertedInceptionBackend(tmp, keras_backend.random, threads, batch=1)
+        candidate = ConvertedInceptionBackend(tmp, keras_backend.random, threads)
         got, _ = candidate.embed(images)
         cosine = float(_cosines(reference, got).min())
         if not cosine >= MIN_COSINE:
