@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from organizer.analysis import AnalysisParams  # noqa: E402
 from organizer.clustering import VideoClusterer  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.decode import sample_video  # noqa: E402
-from organizer.features import embed_frames, load_backend, near_duplicate_sources  # noqa: E402
-from organizer.keyframes import KeyframeSelector  # noqa: E402
+from organizer.features import FeatureSpec, embed_frames, load_backend, near_duplicate_sources  # noqa: E402
 from organizer.pipeline import organize  # noqa: E402
 from organizer.scan import scan  # noqa: E402
 from organizer.state import LibraryState  # noqa: E402
@@ -49,7 +49,7 @@ def once(videos, settings, backend) -> dict:
         emb = embed_frames(backend, [s.frames[i] for i in unique], settings.features_batch_size)
         feats = emb.features[[unique.index(src) for src in sources]]
         d = time.perf_counter()
-        sel = KeyframeSelector.from_settings(settings).fit(feats, s.frames, s.times)
+        sel = AnalysisParams.from_settings(settings).selector().fit(feats, s.frames, s.times)
         e = time.perf_counter()
         t["decode"] += b - a
         t["filter"] += c - b
@@ -86,7 +86,7 @@ def main() -> None:
                         features_reuse_below=args.reuse_below, safety_settle_seconds=0.0)
     videos = scan(args.videos, settle_seconds=0).videos
     a = time.perf_counter()
-    backend = load_backend(settings)
+    backend = load_backend(FeatureSpec.from_settings(settings))
     load = time.perf_counter() - a
     runs = [once(videos, settings, backend) for _ in range(args.repeat)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

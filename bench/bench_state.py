@@ -13,7 +13,6 @@ is `--weights imagenet`, which is never loaded: a no-op run needs neither Tensor
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
@@ -28,24 +27,27 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from organizer.analysis import AnalysisParams  # noqa: E402
 from organizer.clustering import library_mean, prepare  # noqa: E402
 from organizer.config import Settings  # noqa: E402
+from organizer.features import FeatureSpec  # noqa: E402
 from organizer.keyframes import l2n  # noqa: E402
-from organizer.mover import state_dir  # noqa: E402
-from organizer.state import ClusterRow, LibraryState, analysis_key  # noqa: E402
+from organizer.layout import Layout  # noqa: E402
+from organizer.state import FileRow, LibraryState  # noqa: E402
+from organizer.types import Analysis, ClusterRow, ClusterSet, Keyframes  # noqa: E402
 
 CLUSTERS = 30
 
 
 def fabricate(root: Path, n: int, n_frames: int, rng: np.random.Generator) -> None:
-    settings = Settings()
-    key = analysis_key(settings)
+    spec = FeatureSpec.from_settings(Settings())
+    key = AnalysisParams.from_settings(Settings()).key(spec)
     old = time.time() - 86400
     thumb = cv2.imencode(".jpg", rng.integers(0, 255, (90, 160, 3), dtype=np.uint8))[1].tobytes()
-    thumbs = json.dumps([base64.b64encode(thumb).decode()] * 3)
+    keyframes = Keyframes((0, 5, 9), (0.5, 5.5, 9.5), (12, 137, 237), (120.0, 98.5, 143.2), (("blurred", 1),))
     centres = l2n(rng.normal(size=(CLUSTERS, 2048)).astype(np.float32))
     vectors = np.empty((n, 2048), np.float32)
-    with LibraryState.open(state_dir(root)) as state:
+    with LibraryState.open(Layout.of(root).state_dir) as state:
         rows = []
         for i in range(n):
             c = i % CLUSTERS
@@ -56,19 +58,16 @@ def fabricate(root: Path, n: int, n_frames: int, rng: np.random.Generator) -> No
             os.utime(path, (old, old))
             st = os.stat(path)
             fp = f"{st.st_size}-{i:024x}-10.0"
-            rows.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, os.fsencode(path), fp))
+            rows.append(FileRow(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, os.fspath(path), fp))
             vectors[i] = l2n(centres[c] + 0.3 * rng.normal(size=2048).astype(np.float32))
-            kf = {"indices": [0, 5, 9], "times": [0.5, 5.5, 9.5], "frame_numbers": [12, 137, 237],
-                  "sharpness": [120.0, 98.5, 143.2], "dropped": {"blur": 1}}
-            state.store_analysis(fp, key, 10.0, kf, vectors[i],
-                                 rng.normal(size=(n_frames, 2048)).astype(np.float16),
-                                 rng.random(1000).astype(np.float16), thumbs)
+            features = rng.normal(size=(n_frames, 2048)).astype(np.float16) if n_frames else None
+            state.store_analysis(fp, key, Analysis(10.0, 10, keyframes, vectors[i], rng.random(1000).astype(np.float32),
+                                                   (thumb,) * 3, features))
         state.remember_files(rows)
         mean = library_mean(vectors)
-        state.set_library_mean(mean)
         x = prepare(vectors, mean)
-        state.save_clusters([ClusterRow(f"{c + 1:02d}-cluster", l2n(x[c::CLUSTERS].mean(0)), len(x[c::CLUSTERS]))
-                             for c in range(CLUSTERS)])
+        state.save_clusters(ClusterSet(tuple(ClusterRow(f"{c + 1:02d}-cluster", l2n(x[c::CLUSTERS].mean(0)),
+                                                        len(x[c::CLUSTERS])) for c in range(CLUSTERS)), mean, spec.space))
 
 
 def run_once(root: Path) -> tuple[float, dict]:
@@ -102,7 +101,7 @@ def main() -> None:
                 assert data["planned"] == 0 and data["cached"] == n and data["new"] == [], data
                 walls.append(wall)
                 inner.append(data["seconds"])
-            size = (state_dir(root) / "state.sqlite").stat().st_size / 2**20
+            size = Layout.of(root).state_file.stat().st_size / 2**20
             print(f"| {n} | {size:.0f} MiB | {statistics.median(walls):.2f} s | {statistics.median(inner):.2f} s "
                   f"| {data['planned']} | {data['cached']} |", flush=True)
 

@@ -19,10 +19,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from organizer.analysis import AnalysisParams  # noqa: E402
 from organizer.config import Settings  # noqa: E402
-from organizer.decode import frames_at, sample_video, to_model_input  # noqa: E402
-from organizer.features import embed_frames, load_backend  # noqa: E402
-from organizer.keyframes import KeyframeSelector, l2n  # noqa: E402
+from organizer.decode import sample_video  # noqa: E402
+from organizer.features import FeatureSpec, embed_frames, load_backend  # noqa: E402
 
 SIZE = (320, 180)
 FPS = 10
@@ -105,13 +105,13 @@ def baseline_k10(features: np.ndarray) -> list[int]:
 
 
 def evaluate(settings: Settings, cases, label: str) -> tuple[dict, list[dict]]:
-    backend = load_backend(settings)
+    backend = load_backend(FeatureSpec.from_settings(settings))
     rows, ours, base = [], [], []
     started = time.monotonic()
     for path, scenes, spans in cases:
         s = sample_video(path, settings.sampling_fps, settings.sampling_max_frames, settings.sampling_min_frames)
         feats = embed_frames(backend, s.frames, settings.features_batch_size, settings.features_reuse_below).features
-        sel = KeyframeSelector.from_settings(settings).fit(feats, s.frames, s.times)
+        sel = AnalysisParams.from_settings(settings).selector().fit(feats, s.frames, s.times)
         a = score([s.times[i] for i in sel.keyframe_indices_], scenes, spans)
         # The seed method sees every frame's own features (no pre-filter).
         every = embed_frames(backend, s.frames, settings.features_batch_size).features

@@ -70,9 +70,6 @@ OPTIONS: dict[str, Option] = {
                                     "downloading and left alone.", 0.0, 1e9),
 }
 
-CLI_ONLY = ("dest", "dry_run", "manifest", "report", "keyframes_dir", "json", "quiet", "verbose")
-
-
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -119,17 +116,6 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return {key: getattr(self, _attr(key)) for key in OPTIONS}
-
-    def feature_identity(self) -> dict[str, Any]:
-        """What decides the per-frame features; a change here invalidates cached features."""
-        return {
-            "model": self.features_model or "inceptionv3",
-            "weights": "" if self.features_model else self.features_weights,
-            "sampling_fps": self.sampling_fps,
-            "max_frames": self.sampling_max_frames,
-            "min_frames": self.sampling_min_frames,
-            "reuse_below": self.features_reuse_below,
-        }
 
 
 assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"

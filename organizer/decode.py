@@ -21,6 +21,7 @@ except AttributeError:   # older OpenCV builds without the logging utilities
 import numpy as np
 
 from .errors import VideoUnreadable
+from .images import scale_to
 from .types import SampledFrames
 
 log = logging.getLogger(__name__)
@@ -67,22 +68,7 @@ def sample_times(duration: float, fps: float, max_frames: int, min_frames: int) 
 
 def scale_to_work(frame: np.ndarray, side: int | None = WORK_SIDE) -> np.ndarray:
     """Shrink so the shorter side is at most `side`, keeping the aspect ratio."""
-    h, w = frame.shape[:2]
-    if side is None or min(h, w) <= side:
-        return frame
-    f = side / min(h, w)
-    return cv2.resize(frame, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-
-
-def to_model_input(frame: np.ndarray, size: int) -> np.ndarray:
-    """Resize the shorter side to `size` and centre-crop to size x size: the aspect ratio is never squashed."""
-    h, w = frame.shape[:2]
-    f = size / min(h, w)
-    nw, nh = max(size, round(w * f)), max(size, round(h * f))
-    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame, (nw, nh), interpolation=interp)
-    y, x = (nh - size) // 2, (nw - size) // 2
-    return np.ascontiguousarray(resized[y:y + size, x:x + size])
+    return scale_to(frame, side)
 
 
 Picker = Callable[[float, float, int], list[int]]   # (duration, fps, frame_count) -> frame numbers wanted
@@ -149,7 +135,7 @@ def _decode_opencv(path: Path, pick: Picker, side: int | None, seek_seconds: flo
             return None
         if index < count * 0.9 and index <= last:
             duration = index / fps  # the header over-promised; trust what decoded
-        return SampledFrames(frames, times, indices, duration, fps, width, height, "opencv")
+        return SampledFrames(tuple(frames), tuple(times), tuple(indices), duration, fps, width, height, "opencv")
     finally:
         cap.release()
 
@@ -199,7 +185,8 @@ def _decode_pyav(path: Path, pick: Picker, side: int | None) -> SampledFrames:
             log.warning("%s: decoding stopped early (%s); using the %d frames read", path, _short(exc), len(frames))
         if not frames:
             raise VideoUnreadable("contains no decodable video frames; it may be empty or truncated")
-        return SampledFrames(frames, times, indices, duration or (indices[-1] + 1) / fps, fps, width, height, "pyav")
+        return SampledFrames(tuple(frames), tuple(times), tuple(indices), duration or (indices[-1] + 1) / fps,
+                             fps, width, height, "pyav")
 
 
 def _short(exc: Exception) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import os
 import signal
 import stat
 from pathlib import Path
+
+from .digest import sha256_file
 
 FAULT_ENV = "ORGANIZER_FAULT"
 HASH_LIMIT = 64 << 20       # files up to this size are verified by SHA-256 after a cross-filesystem copy
@@ -80,14 +81,6 @@ def publish(src: Path, dst: Path) -> None:
     rename_noreplace(src, dst)   # filesystems without hard links (FAT, some FUSE)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def copy_durable(src: Path, tmp: Path) -> None:
     """Copy bytes, mode and mtime to tmp (a new file) and fsync it."""
     st = os.stat(src, follow_symlinks=False)
@@ -117,7 +110,7 @@ def same_content(a: Path, b: Path) -> bool:
     sa, sb = os.stat(a), os.stat(b)
     if sa.st_size != sb.st_size:
         return False
-    return sa.st_size > HASH_LIMIT or sha256(a) == sha256(b)
+    return sa.st_size > HASH_LIMIT or sha256_file(a) == sha256_file(b)
 
 
 def move_file(src: Path, dst: Path, tmp: Path) -> os.stat_result:

@@ -16,8 +16,6 @@ import numpy as np
 # scikit-learn is imported where it is used: importing it costs ~1.7 s, and a nightly run with nothing new
 # never clusters.
 
-from .config import Settings
-
 THUMB = 32           # side of the grey/colour thumbnails used for pixel comparisons
 SAME_PICTURE_MAD = 0.06   # mean absolute thumbnail difference (0-1) under which two frames show one picture
 SIMILAR_CONTENT_MAD = 0.12   # looser: frames this close show the same content, perhaps blurred
@@ -103,12 +101,6 @@ class KeyframeSelector:
         self.redundant_cosine = redundant_cosine
         self.redundant_hist = redundant_hist
         self.random_state = random_state
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> "KeyframeSelector":
-        return cls(s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
-                   s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_max_keyframes,
-                   s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed)
 
     # -- gates ---------------------------------------------------------------------------------------------
     def _gates(self, q: FrameQuality) -> tuple[np.ndarray, dict[str, int]]:

@@ -8,56 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
 import secrets
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from . import fsops
-from .errors import LibraryNotWritable, LockBusy, ManifestError
+from .clock import now_iso, stamp
+from .errors import ManifestError
+from .layout import Layout
 from .planner import Plan, check_relative
-from .scan import STATE_DIR
 
 log = logging.getLogger(__name__)
 
 CLOSING = ("done", "failed", "skipped", "rolled_back")
-
-
-def state_dir(root: Path) -> Path:
-    return Path(root) / STATE_DIR
-
-
-def not_writable(folder: Path, exc: OSError) -> str:
-    return (f"Cannot write {folder} ({exc.strerror or exc}); organize keeps its lock, journal and cache there. "
-            "Make the library writable (or move the file that is in the way); to only look at a plan, add "
-            "--dry-run --manifest FILE with FILE somewhere writable.")
-
-
-@contextlib.contextmanager
-def library_lock(root: Path):
-    """Hold PATH/.organizer/lock with flock; the kernel releases it when the process dies."""
-    folder = state_dir(root)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LibraryNotWritable(not_writable(folder, exc)) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LockBusy(f"Another organize run is working on {root}; this run changed nothing. "
-                       "Try again when it has finished.") from None
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class Journal:
@@ -90,7 +57,7 @@ def read_journal(path: Path) -> list[dict]:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
+    return stamp(micro=True) + "-" + secrets.token_hex(2)
 
 
 @dataclass
@@ -175,43 +142,43 @@ def _ensure_dir(journal: Journal, folder: Path, base: Path) -> None:
         raise ManifestError(f"{folder} is not a plain folder (a file or symbolic link is in the way).")
 
 
-def apply_plan(plan: Plan, lock: bool = True) -> ApplyReport:
-    """Execute exactly the moves of a plan, re-checking each file; never overwrites."""
+def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
+    """Execute exactly the moves of a plan, re-checking each file; never overwrites. The caller holds the lock
+    and has recovered interrupted runs."""
     plan.validate()
     root, dest = Path(plan.root), Path(plan.dest)
-    ctx = library_lock(root) if lock else contextlib.nullcontext()
-    with ctx:
-        report = ApplyReport(recovered=recover(root))
-        report.run_id = run_id = new_run_id()
-        journal = Journal(state_dir(root) / "journal" / f"{run_id}.jsonl")
-        try:
-            journal.write({"type": "run", "id": run_id, "kind": "apply", "root": plan.root, "dest": plan.dest,
-                           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "planned": len(plan.moves)})
-            for op, move in enumerate(plan.moves):
-                try:
-                    src, dst = _inside(root, move.src), _inside(dest, move.dst)
-                except ManifestError as exc:
-                    report.skipped.append((move.src, str(exc)))
-                    continue
-                st, why = _check_source(src, move.size, move.mtime_ns, move.ino)
-                if why is None and os.path.lexists(dst):
-                    why = f"its destination {move.dst} already exists; nothing was overwritten"
-                if why:
-                    report.skipped.append((move.src, why))
-                    continue
-                try:
-                    _ensure_dir(journal, dst.parent, dest)
-                    _inside(dest, move.dst)   # re-check now the folder exists
-                except (OSError, ManifestError) as exc:
-                    report.failed.append((move.src, f"cannot create {dst.parent}: {exc}"))
-                    continue
-                _move_op(journal, op, src, dst, st, move.cluster, report)
-            journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
-                           "failed": len(report.failed)})
-        finally:
-            journal.close()
-        return report
+    layout = layout or Layout.of(root)
+    report = ApplyReport()
+    report.run_id = run_id = new_run_id()
+    journal = Journal(layout.journal_dir / f"{run_id}.jsonl")
+    try:
+        journal.write({"type": "run", "id": run_id, "kind": "apply", "root": plan.root, "dest": plan.dest,
+                       "created": now_iso(),
+                       "planned": len(plan.moves)})
+        for op, move in enumerate(plan.moves):
+            try:
+                src, dst = _inside(root, move.src), _inside(dest, move.dst)
+            except ManifestError as exc:
+                report.skipped.append((move.src, str(exc)))
+                continue
+            st, why = _check_source(src, move.size, move.mtime_ns, move.ino)
+            if why is None and os.path.lexists(dst):
+                why = f"its destination {move.dst} already exists; nothing was overwritten"
+            if why:
+                report.skipped.append((move.src, why))
+                continue
+            try:
+                _ensure_dir(journal, dst.parent, dest)
+                _inside(dest, move.dst)   # re-check now the folder exists
+            except (OSError, ManifestError) as exc:
+                report.failed.append((move.src, f"cannot create {dst.parent}: {exc}"))
+                continue
+            _move_op(journal, op, src, dst, st, move.cluster, report)
+        journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
+                       "failed": len(report.failed)})
+    finally:
+        journal.close()
+    return report
 
 
 # ---------------------------------------------------------------------------------------------- recovery
@@ -258,15 +225,15 @@ def _done_fields(dst: Path) -> dict:
     return {"dst_ino": st.st_ino, "dst_mtime_ns": st.st_mtime_ns, "dst_size": st.st_size, "recovered": True}
 
 
-def journal_paths(root: Path) -> list[Path]:
-    folder = state_dir(root) / "journal"
+def journal_paths(layout: Layout) -> list[Path]:
+    folder = layout.journal_dir
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
-def recover(root: Path) -> int:
-    """Close every unfinished journal under root; returns how many operations were finished or rolled back."""
+def recover(layout: Layout) -> int:
+    """Close every unfinished journal; returns how many operations were finished or rolled back."""
     count = 0
-    for path in journal_paths(root):
+    for path in journal_paths(layout):
         records = read_journal(path)
         if records and records[-1].get("type") == "end":
             continue
@@ -299,10 +266,10 @@ def _done_ops(records: list[dict]) -> dict[int, tuple[dict, dict]]:
     return {r["op"]: (intents[r["op"]], r) for r in records if r.get("type") == "done" and r["op"] in intents}
 
 
-def list_runs(root: Path) -> list[RunInfo]:
+def list_runs(layout: Layout) -> list[RunInfo]:
     runs: list[RunInfo] = []
     undone_by: dict[str, set] = {}
-    parsed = [(p, read_journal(p)) for p in journal_paths(root)]
+    parsed = [(p, read_journal(p)) for p in journal_paths(layout)]
     for _, records in parsed:
         head = records[0] if records else {}
         if head.get("kind") == "undo":
@@ -323,65 +290,65 @@ def list_runs(root: Path) -> list[RunInfo]:
     return runs
 
 
-def undo(root: Path, run_id: str | None = None, dry_run: bool = False) -> ApplyReport:
-    """Move back the files of an apply run (the latest not fully undone, or run_id), newest first."""
-    root = Path(os.path.abspath(root))
-    with library_lock(root):
-        report = ApplyReport(recovered=0 if dry_run else recover(root))
-        runs = [r for r in list_runs(root) if r.kind == "apply"]
-        if run_id is None:
-            candidates = [r for r in runs if r.moved and r.status != "undone"]
-            if not candidates and report.recovered:
-                return report       # finishing an interrupted undo was all that was left to do
-            if not candidates:
-                raise ManifestError(f"There is no applied run to undo in {root}; `organize runs {root}` lists them.")
-            target = candidates[-1]
-        else:
-            matches = [r for r in runs if r.id == run_id]
-            if not matches:
-                raise ManifestError(f"No applied run {run_id!r} in {root}; `organize runs {root}` lists them.")
-            target = matches[0]
-        records = read_journal(state_dir(root) / "journal" / f"{target.id}.jsonl")
-        already = set()
-        for path in journal_paths(root):
-            recs = read_journal(path)
-            if recs and recs[0].get("kind") == "undo" and recs[0].get("undo_of") == target.id:
-                already |= {i["of_op"] for i, _ in _done_ops(recs).values()}
-        todo = [(op, pair) for op, pair in sorted(_done_ops(records).items(), reverse=True) if op not in already]
-        report.run_id = target.id
-        if dry_run:
-            for _, (intent, done) in todo:
-                why = _undo_problem(intent, done)
-                if why:
-                    report.skipped.append((intent["dst"], why))
-                else:
-                    report.moved += 1
-            return report
-        journal = Journal(state_dir(root) / "journal" / f"{new_run_id()}.jsonl")
-        try:
-            journal.write({"type": "run", "id": journal.path.stem, "kind": "undo", "undo_of": target.id,
-                           "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-            for n, (op, (intent, done)) in enumerate(todo):
-                why = _undo_problem(intent, done)
-                if why:
-                    report.skipped.append((intent["dst"], why))
-                    continue
-                cur, back = Path(intent["dst"]), Path(intent["src"])
-                try:
-                    _ensure_dir(journal, back.parent, Path(root))
-                except (OSError, ManifestError) as exc:
-                    report.failed.append((intent["dst"], f"cannot recreate {back.parent}: {exc}"))
-                    continue
-                _move_op(journal, n, cur, back, os.lstat(cur), intent.get("cluster", ""), report, of_op=op)
-            for rec in reversed([r for r in records if r.get("type") == "mkdir"]):
-                with contextlib.suppress(OSError):   # rmdir only ever removes an empty folder
-                    os.rmdir(rec["path"])
-                    report.removed_dirs += 1
-            journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
-                           "failed": len(report.failed)})
-        finally:
-            journal.close()
+def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> ApplyReport:
+    """Move back the files of an apply run (the latest not fully undone, or run_id), newest first. The caller
+    holds the lock."""
+    root = layout.root
+    report = ApplyReport(recovered=0 if dry_run else recover(layout))
+    runs = [r for r in list_runs(layout) if r.kind == "apply"]
+    if run_id is None:
+        candidates = [r for r in runs if r.moved and r.status != "undone"]
+        if not candidates and report.recovered:
+            return report       # finishing an interrupted undo was all that was left to do
+        if not candidates:
+            raise ManifestError(f"There is no applied run to undo in {root}; `organize runs {root}` lists them.")
+        target = candidates[-1]
+    else:
+        matches = [r for r in runs if r.id == run_id]
+        if not matches:
+            raise ManifestError(f"No applied run {run_id!r} in {root}; `organize runs {root}` lists them.")
+        target = matches[0]
+    records = read_journal(layout.journal_dir / f"{target.id}.jsonl")
+    already = set()
+    for path in journal_paths(layout):
+        recs = read_journal(path)
+        if recs and recs[0].get("kind") == "undo" and recs[0].get("undo_of") == target.id:
+            already |= {i["of_op"] for i, _ in _done_ops(recs).values()}
+    todo = [(op, pair) for op, pair in sorted(_done_ops(records).items(), reverse=True) if op not in already]
+    report.run_id = target.id
+    if dry_run:
+        for _, (intent, done) in todo:
+            why = _undo_problem(intent, done)
+            if why:
+                report.skipped.append((intent["dst"], why))
+            else:
+                report.moved += 1
         return report
+    journal = Journal(layout.journal_dir / f"{new_run_id()}.jsonl")
+    try:
+        journal.write({"type": "run", "id": journal.path.stem, "kind": "undo", "undo_of": target.id,
+                       "created": now_iso()})
+        for n, (op, (intent, done)) in enumerate(todo):
+            why = _undo_problem(intent, done)
+            if why:
+                report.skipped.append((intent["dst"], why))
+                continue
+            cur, back = Path(intent["dst"]), Path(intent["src"])
+            try:
+                _ensure_dir(journal, back.parent, Path(root))
+            except (OSError, ManifestError) as exc:
+                report.failed.append((intent["dst"], f"cannot recreate {back.parent}: {exc}"))
+                continue
+            _move_op(journal, n, cur, back, os.lstat(cur), intent.get("cluster", ""), report, of_op=op)
+        for rec in reversed([r for r in records if r.get("type") == "mkdir"]):
+            with contextlib.suppress(OSError):   # rmdir only ever removes an empty folder
+                os.rmdir(rec["path"])
+                report.removed_dirs += 1
+        journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
+                       "failed": len(report.failed)})
+    finally:
+        journal.close()
+    return report
 
 
 def _undo_problem(intent: dict, done: dict) -> str | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
+from .clock import now_iso
 from .errors import ManifestError
 from .types import Failure, VideoFile
 
@@ -161,7 +162,7 @@ def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], 
         names.add(name)
         moves.append(Move(video.rel, f"{cluster}/{name}", cluster, video.size, video.mtime_ns, video.ino,
                           distances.get(video.rel)))
-    created = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    created = now.isoformat(timespec="seconds") if now else now_iso()
     clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items())]
     return Plan(str(root), str(dest), created, settings, clusters, moves,
                 list(skipped), list(downloading), in_place, mode)

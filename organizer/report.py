@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from .planner import Plan
-from .types import VideoResult
+from .images import data_uri
+from .pipeline import Planned
 
 CSS = """
 body{font:15px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:12px;background:#f6f6f4;color:#222}
@@ -27,18 +23,14 @@ li{word-break:break-all}
 """
 
 
-def _img(rgb: np.ndarray) -> str:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else ""
-
-
 def _e(text: object) -> str:
     return html.escape(os.fsencode(str(text)).decode("utf-8", "replace"), quote=True)
 
 
-def render_html(plan: Plan, results: list[VideoResult], names: list[str], labels: list[int],
-                dry_run: bool = True) -> str:
+def render_html(planned: Planned, dry_run: bool = True) -> str:
     """The report as a string: clusters with contact sheets, skipped files, settings. Everything is escaped."""
+    plan, results = planned.plan, planned.results
+    names = sorted(set(planned.placement.assigned.values()))
     dst_of = {m.src: m.dst for m in plan.moves}
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
@@ -47,17 +39,18 @@ def render_html(plan: Plan, results: list[VideoResult], names: list[str], labels
            f"<p class=meta>Library {_e(plan.root)} &rarr; {_e(plan.dest)} &middot; {_e(plan.created)} &middot; "
            f"{len(plan.moves)} moves, {plan.in_place} already in place, {len(plan.skipped)} skipped, "
            f"{len(plan.downloading)} still downloading</p>"]
-    for c, name in enumerate(names):
-        members = [r for r, lab in zip(results, labels) if lab == c]
+    for name in names:
+        members = [r for r in results if planned.placement.assigned[r.video.rel] == name]
         out.append(f"<section class=cluster data-cluster='{_e(name)}'><h2>{_e(name)} "
                    f"<small>({len(members)} videos)</small></h2><div class=videos>")
         for r in members:
             dst = dst_of.get(r.video.rel)
             where = f"&rarr; {_e(dst)}" if dst else "already in place"
-            strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{_img(th)}'>"
-                            for t, th in zip(r.keyframes.times, r.thumbnails))
+            a = r.analysis
+            strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>"
+                            for t, th in zip(a.keyframes.times, a.thumbnails))
             out.append(f"<article class=video><div class=strip>{strip}</div><p class=name>{_e(r.video.rel)}</p>"
-                       f"<p class=dst>{r.duration:.1f} s &middot; {len(r.keyframes.indices)} keyframes "
+                       f"<p class=dst>{a.duration:.1f} s &middot; {len(a.keyframes.indices)} keyframes "
                        f"&middot; {where}</p></article>")
         out.append("</div></section>")
     for title, items, ident in (("Skipped", plan.skipped, "skipped"), ("Still downloading", plan.downloading,
@@ -71,9 +64,8 @@ def render_html(plan: Plan, results: list[VideoResult], names: list[str], labels
     return "\n".join(out)
 
 
-def write_html_report(path: Path, plan: Plan, results: list[VideoResult], names: list[str], labels: list[int],
-                      dry_run: bool = True) -> Path:
+def write_html_report(path: Path, planned: Planned, dry_run: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(plan, results, names, labels, dry_run), encoding="utf-8")
+    path.write_text(render_html(planned, dry_run), encoding="utf-8")
     return path

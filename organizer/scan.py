@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = frozenset(
     "mp4 m4v mov mkv webm avi flv wmv mpg mpeg ts m2ts 3gp ogv".split()
 )
-STATE_DIR = ".organizer"
 
 # Names download managers give files that are still being written (yt-dlp, browsers, aria2, qBittorrent).
 _PARTIAL_PATTERNS = [

@@ -1,8 +1,8 @@
-"""Plain, immutable data passed between stages."""
+"""Plain, immutable data passed between stages (frozen dataclasses; arrays are never written after creation)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,41 +28,78 @@ class Failure:
     reason: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class SampledFrames:
     """Frames sampled from one video, already scaled to a working size (RGB uint8)."""
 
-    frames: list[np.ndarray]
-    times: list[float]
-    indices: list[int]
+    frames: tuple[np.ndarray, ...]
+    times: tuple[float, ...]
+    indices: tuple[int, ...]
     duration: float
     fps: float
     width: int
     height: int
     decoder: str
+    flags: tuple[str, ...] = ()          # per frame: "" or why it must not be a keyframe (transition, flash, ...)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Keyframes:
-    """The keyframes chosen inside one video and the video vector built from them."""
+    """The keyframes chosen inside one video (positions into its sampled frames)."""
 
-    indices: list[int]                 # positions into the sampled frames
-    times: list[float]
-    frame_numbers: list[int]
-    sharpness: list[float]
-    vector: np.ndarray                 # L2-normalised mean of keyframe features
-    dropped: dict[str, int] = field(default_factory=dict)   # quality-gate name -> frames dropped
+    indices: tuple[int, ...]
+    times: tuple[float, ...]
+    frame_numbers: tuple[int, ...]
+    sharpness: tuple[float, ...]
+    dropped: tuple[tuple[str, int], ...] = ()      # (quality gate, frames it dropped)
 
 
-@dataclass
-class VideoResult:
-    """Everything learnt about one video during a run."""
+@dataclass(frozen=True)
+class Analysis:
+    """Everything learnt about one video's content; what the cache stores, keyed by its fingerprint."""
 
-    video: VideoFile
     duration: float
     n_frames: int
     keyframes: Keyframes
-    thumbnails: list[np.ndarray] = field(default_factory=list)   # keyframe images (RGB, small)
-    class_scores: np.ndarray | None = None                        # mean class probabilities of keyframes
-    frame_features: np.ndarray | None = None                      # per sampled frame (only when just computed)
-    reused: int = 0                        # sampled frames that reused the features of a near-identical frame
+    vector: np.ndarray                                   # float32, L2-normalised mean of keyframe features
+    class_scores: np.ndarray | None = None               # mean class probabilities of the keyframes
+    thumbnails: tuple[bytes, ...] = ()                   # JPEG of each keyframe (small)
+    frame_features: np.ndarray | None = None             # float16, one row per sampled frame (when kept)
+    reused: int = 0                                      # sampled frames that reused another frame's features
+    cnn_frames: int = 0                                  # frames that went through the model
+
+    @property
+    def dim(self) -> int:
+        return int(self.vector.shape[-1])
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """A video of this run with its analysis (fresh or from the cache)."""
+
+    video: VideoFile
+    fingerprint: str
+    analysis: Analysis
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """A cluster: its folder name, its centroid in the library's prepared feature space, and its size."""
+
+    name: str
+    centroid: np.ndarray | None
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterSet:
+    """The stored clusters with the space they live in: the model's feature space and the library mean."""
+
+    rows: tuple[ClusterRow, ...] = ()
+    mean: np.ndarray | None = None
+    space: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.rows]

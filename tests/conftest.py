@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -92,3 +93,39 @@ def tree(root: Path) -> dict[str, bytes]:
             p = Path(dirpath) / name
             out[os.path.relpath(p, root)] = p.read_bytes()
     return out
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_error_logs(request, caplog):
+    """A test fails when anything logs at ERROR unless it is marked `expect_error_log` (as PySceneDetect does)."""
+    yield
+    if request.node.get_closest_marker("expect_error_log"):
+        return
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    if errors:
+        pytest.fail("unexpected ERROR log: " + "; ".join(f"{r.name}: {r.getMessage()}" for r in errors[:3]))
+
+
+class RecordingProgress:
+    """A progress display for tests: records every call."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def start(self, total: int) -> None:
+        self.calls.append(("start", total))
+
+    def advance(self, label: str) -> None:
+        self.calls.append(("advance", label))
+
+    def finish(self) -> None:
+        self.calls.append(("finish",))
+
+    @property
+    def advanced(self) -> list[str]:
+        return [c[1] for c in self.calls if c[0] == "advance"]
+
+
+@pytest.fixture
+def recording_progress() -> RecordingProgress:
+    return RecordingProgress()

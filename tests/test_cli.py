@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from organizer import mover
 from organizer.cli import COMMANDS, main
+from organizer.layout import Layout
+from organizer.library import library_lock
 
 from .conftest import MNV1, VIDEOS, needs_models, needs_videos, tree, write_video
 
@@ -131,7 +132,7 @@ def test_empty_library_is_fine(tmp_path):
 
 def test_locked_library_exits_3_and_changes_nothing(library):
     before = tree(library)
-    with mover.library_lock(library):
+    with library_lock(Layout.of(library)):
         result = invoke(library, "--dry-run", *MODEL)
     assert result.exit_code == 3 and "Another organize run" in result.output
     assert tree(library) == before
@@ -220,3 +221,43 @@ def _config(tmp_path, reuse: float) -> Path:
     path = tmp_path / "c.toml"
     path.write_text(f"[features]\nreuse_below = {reuse}\n")
     return path
+
+
+def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp_path):
+    from organizer.decode import DECODE_COUNTER
+    DECODE_COUNTER.update(videos=0, probes=0)
+    result = invoke(library, "--recluster", "--dest", tmp_path / "elsewhere", "--dry-run", *MODEL)
+    assert result.exit_code == 1 and "--recluster needs the cluster folders inside PATH" in result.output
+    assert DECODE_COUNTER["videos"] == 0 and DECODE_COUNTER["probes"] == 0
+
+
+@needs_models
+def test_keyframes_reports_any_failing_video_and_exports_the_others(tmp_path, monkeypatch):
+    from organizer import engine
+    good = write_video(tmp_path / "good.mp4", [1, 2], seconds_each=1.5)
+    odd = write_video(tmp_path / "odd.mp4", [3, 4], seconds_each=1.5)
+    real = engine.analyse_video
+
+    def flaky(path, *a, **k):
+        if path.endswith("odd.mp4"):
+            raise RuntimeError("a decoder bug")
+        return real(path, *a, **k)
+    monkeypatch.setattr(engine, "analyse_video", flaky)
+    result = invoke("keyframes", odd, good, "-o", tmp_path / "out", "--model", MNV1, "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [w["video"] for w in data["written"]] == [str(good)]
+    assert "a decoder bug" in data["failed"][0]["reason"]
+
+
+@needs_models
+def test_progress_counts_each_video_analysed(library, recording_progress):
+    from organizer.library import Library, RunOptions
+    from .conftest import fast_settings
+    with Library.open(library) as lib:
+        report = lib.run(fast_settings(clusters="3"), RunOptions(dry_run=True), recording_progress)
+    assert recording_progress.calls[0] == ("start", 8)       # six videos, the empty and the fake one
+    assert sorted(recording_progress.advanced) == sorted(
+        ["empty.mp4", "fake.mp4", "red-a.mp4", "green-a.mp4", "blue-a.mp4",
+         "sub/red-b.mp4", "sub/green-b.mp4", "sub/blue-b.mp4"])
+    assert recording_progress.calls[-1] == ("finish",) and report.videos == 6

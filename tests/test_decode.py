@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from organizer.decode import frames_at, sample_times, sample_video, to_model_input
+from organizer.decode import frames_at, sample_times, sample_video
+from organizer.features import to_model_input
 from organizer.errors import VideoUnreadable
 
 from .conftest import VIDEOS, needs_videos, write_video
@@ -30,13 +31,13 @@ def test_samples_generated_video(make_video):
     assert s.decoder == "opencv"
     assert len(s.frames) == 6 and s.duration == pytest.approx(6.0, abs=0.2)
     assert s.frames[0].shape == (120, 160, 3)
-    assert s.times == sorted(s.times)
+    assert list(s.times) == sorted(s.times)
 
 
 def test_frames_at_full_resolution(make_video):
     path = make_video("a.mp4", [1, 2], seconds_each=1.0, fps=10)
     s = frames_at(path, [3, 15])
-    assert s.indices == [3, 15]
+    assert list(s.indices) == [3, 15]
 
 
 @pytest.mark.parametrize("content, message", [

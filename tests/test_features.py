@@ -8,9 +8,14 @@ import pytest
 
 from organizer.config import Settings
 from organizer.errors import ModelUnavailable
-from organizer.features import embed_frames, imagenet_classes, load_backend
+from organizer.features import FeatureSpec, embed_frames, imagenet_classes
+from organizer.features import load_backend as load_spec
 
 from .conftest import LABELS, MNV1, MNV2, needs_models, scene_image
+
+
+def load_backend(settings: Settings):
+    return load_spec(FeatureSpec.from_settings(settings))
 
 
 def test_imagenet_classes_ship_with_the_package():
@@ -72,13 +77,12 @@ def test_missing_weights_file():
 @pytest.mark.slow
 def test_random_inception_is_2048d_and_deterministic():
     b = load_backend(Settings(features_weights="random", features_backend="keras"))
-    assert b.name == "inceptionv3"
+    assert b.name == "inceptionv3-keras"
     frames = [scene_image(i, (320, 240)) for i in range(3)]
     f1, s1 = embed_frames(b, frames, 32).features, embed_frames(b, frames, 32).scores
     f2 = embed_frames(b, frames, 2).features
     assert f1.shape == (3, 2048) and s1 is None       # random heads must not name clusters
     np.testing.assert_allclose(f1, f2, rtol=1e-4, atol=1e-5)
-    assert b.identity()["weights"] == "random:0"
 
 
 # ------------------------------------------------------------------------------ converted InceptionV3 (issue 6)
@@ -92,7 +96,7 @@ def test_inception_is_converted_once_checked_and_cached():
 
     converted = load_backend(Settings(features_weights="random"))
     assert isinstance(converted, ConvertedInceptionBackend)
-    path = converted_path("random", 0)
+    path = converted_path(FeatureSpec.from_settings(Settings(features_weights="random")))
     assert path.is_file() and str(path).startswith(os.environ["ORGANIZER_CACHE_DIR"])
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["cosine_min"] >= 0.99
@@ -102,8 +106,8 @@ def test_inception_is_converted_once_checked_and_cached():
     assert _cos(fk, fc).min() >= 0.99
     # A new process finds the cached file and never imports TensorFlow.
     code = ("import sys, numpy as np; from organizer.config import Settings; "
-            "from organizer.features import load_backend; "
-            "b = load_backend(Settings(features_weights='random')); "
+            "from organizer.features import FeatureSpec, load_backend; "
+            "b = load_backend(FeatureSpec.from_settings(Settings(features_weights='random'))); "
             "f, _ = b.embed(np.zeros((2, 299, 299, 3), np.uint8)); "
             "print(type(b).__name__, f.shape, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
@@ -124,8 +128,8 @@ def test_a_conversion_that_changes_the_features_is_refused(tmp_path, monkeypatch
     monkeypatch.setattr(convert, "convert_to_bytes", lambda model: wrong)
     features._CACHE.clear()
     backend = load_backend(Settings(features_weights="random", seed=1))
-    assert backend.name == "inceptionv3"               # Keras
-    assert not converted_path("random", 1).exists()
+    assert backend.name == "inceptionv3-keras"          # Keras
+    assert not converted_path(FeatureSpec.from_settings(Settings(features_weights="random", seed=1))).exists()
     assert "differs from Keras" in caplog.text
 
 
@@ -157,7 +161,7 @@ def test_prefetch_keeps_order_passes_errors_and_stays_bounded():
     import threading
     import time
 
-    from organizer.pipeline import prefetch
+    from organizer.engine import prefetch
 
     started = []
     lock = threading.Lock()

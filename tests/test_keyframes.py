@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from organizer.analysis import AnalysisParams
 from organizer.config import Settings
 from organizer.decode import sample_video
-from organizer.features import embed_frames, load_backend
+from organizer.features import FeatureSpec, embed_frames, load_backend
 from organizer.keyframes import KeyframeSelector, measure, transition_frames
 
 from .conftest import fast_settings, needs_models, scene_image
@@ -13,9 +14,9 @@ from .conftest import fast_settings, needs_models, scene_image
 
 def select(path, settings, fps=2.0):
     s = sample_video(path, fps=fps, max_frames=64, min_frames=3)
-    backend = load_backend(settings)
+    backend = load_backend(FeatureSpec.from_settings(settings))
     feats = embed_frames(backend, s.frames, 32).features
-    return KeyframeSelector.from_settings(settings).fit(feats, s.frames, s.times), s
+    return AnalysisParams.from_settings(settings).selector().fit(feats, s.frames, s.times), s
 
 
 BACKENDS = [pytest.param(fast_settings(), id="mobilenet", marks=needs_models),

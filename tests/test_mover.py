@@ -15,6 +15,8 @@ import pytest
 
 from organizer import fsops, mover
 from organizer.errors import LockBusy, ManifestError
+from organizer.layout import Layout
+from organizer.library import library_lock
 from organizer.planner import Plan, build_plan
 from organizer.scan import scan
 
@@ -27,6 +29,17 @@ NAMES = [b"zero.mp4", b"one.mp4", b"-dash.mp4", b"new\nline.mp4", b"quote'\"s.mp
          unicodedata.normalize("NFC", "caf\u00e9.mp4").encode(), unicodedata.normalize("NFD", "caf\u00e9.mp4").encode(),
          b"\xff\xfe-not-utf8.mp4", LONG.encode(), b"big.mp4", b"odd.mp4", b"page.mp4"]
 SIZES = [0, 1, 4095, 65536, 65537, 300_000, 2, 3, 4, 400_000, 4096, 12345]
+
+
+def apply(plan: Plan) -> mover.ApplyReport:
+    """What the library service does with the files: finish interrupted runs, then apply."""
+    layout = Layout.of(plan.root)
+    mover.recover(layout)
+    return mover.apply_plan(plan, layout)
+
+
+def undo(root: Path, **kw) -> mover.ApplyReport:
+    return mover.undo(Layout.of(root), **kw)
 
 
 def make_library(root: Path) -> dict[bytes, bytes]:
@@ -112,23 +125,23 @@ def sweep(base: Path, dest_base: Path, move_impl=None, check_undo=True) -> tuple
             def go():
                 if move_impl:
                     fsops.move_file = move_impl
-                mover.apply_plan(plan)
+                apply(plan)
             killed = run_killed(go, f"{point}:{k}")
             cases += 1
             problems += [f"{point}:{k}: {p}" for p in check_after_kill(plan, originals)]
-            mover.recover(root)
+            mover.recover(Layout.of(root))
             if digests(root, dest) != before:
                 problems.append(f"{point}:{k}: files lost or duplicated after recovery")
             if temp_files(root, dest):
                 problems.append(f"{point}:{k}: temporary files left after recovery")
             if check_undo and killed:
                 # finish the apply, then undo with the same fault armed, resume, and compare with the original
-                mover.apply_plan(Plan.from_json(plan.to_json()))
-                run_killed(lambda: mover.undo(root), f"{point}:{k}")
+                apply(Plan.from_json(plan.to_json()))
+                run_killed(lambda: undo(root), f"{point}:{k}")
                 # Resume the killed undo, then undo the earlier (recovered) run too: one undo per run.
                 for _ in range(4):
                     try:
-                        mover.undo(root)
+                        undo(root)
                     except ManifestError:   # nothing left to undo
                         break
                 for name, data in originals.items():
@@ -200,7 +213,7 @@ def test_io_faults_lose_nothing(lib, tmp_path, monkeypatch, fault, cross):
         plan = make_plan(root, dest)
         monkeypatch.setenv(fsops.FAULT_ENV, fault)
         fsops.reset_faults()
-        report = mover.apply_plan(plan)
+        report = apply(plan)
         monkeypatch.delenv(fsops.FAULT_ENV)
         assert len(report.failed) == 1 and "stayed where it was" in report.failed[0][1]
         assert check_after_kill(plan, originals) == []
@@ -224,7 +237,7 @@ def test_destination_created_before_publish_is_not_overwritten(lib, tmp_path, mo
             Path(dst).write_bytes(b"someone else's file")
         return real_publish(src, dst)
     monkeypatch.setattr(fsops, "publish", racing_publish)
-    report = mover.apply_plan(plan)
+    report = apply(plan)
     assert report.moved == 0 and len(report.failed) == len(plan.moves)
     assert all("nothing was overwritten" in r for _, r in report.failed)
     for name, data in originals.items():
@@ -236,7 +249,7 @@ def test_changed_or_vanished_source_is_skipped(lib, tmp_path):
     plan = make_plan(root, tmp_path / "out")
     (root / "one.mp4").write_bytes(b"changed!")
     (root / "page.mp4").unlink()
-    report = mover.apply_plan(plan)
+    report = apply(plan)
     reasons = dict(report.skipped)
     assert "changed since planning" in reasons["one.mp4"]
     assert "no longer exists" in reasons["page.mp4"]
@@ -250,11 +263,11 @@ def test_names_round_trip_through_manifest_journal_and_undo(lib, tmp_path):
     collided = [m for m in plan.moves if m.src == LONG][0]
     assert len(os.fsencode(collided.dst.split("/")[1])) == 255 and collided.dst.endswith(" (2).mp4")
     mtimes = {n: os.stat(os.path.join(os.fsencode(root), n)).st_mtime_ns for n in originals}
-    report = mover.apply_plan(plan)
+    report = apply(plan)
     assert report.moved == len(NAMES) and not report.failed
     for m in plan.moves:
         assert open(os.path.join(os.fsencode(dest), os.fsencode(m.dst)), "rb").read() == originals[os.fsencode(m.src)]
-    undone = mover.undo(root)
+    undone = undo(root)
     assert undone.moved == len(NAMES)
     for name, data in originals.items():
         p = os.path.join(os.fsencode(root), name)
@@ -267,11 +280,11 @@ def test_undo_never_overwrites_and_skips_changed_files(lib, tmp_path):
     root, _ = lib
     dest = tmp_path / "out"
     plan = make_plan(root, dest)
-    mover.apply_plan(plan)
+    apply(plan)
     m0, m1 = plan.moves[0], plan.moves[1]
     (root / m0.src).write_bytes(b"a new file took the old name")
     (dest / m1.dst).write_bytes(b"edited after the move")
-    report = mover.undo(root)
+    report = undo(root)
     reasons = {os.path.basename(p): r for p, r in report.skipped}
     assert "is taken" in reasons[os.path.basename(m0.dst)]
     assert "changed since organize moved it" in reasons[os.path.basename(m1.dst)]
@@ -281,16 +294,16 @@ def test_undo_never_overwrites_and_skips_changed_files(lib, tmp_path):
 def test_undo_dry_run_and_runs_listing(lib, tmp_path):
     root, _ = lib
     plan = make_plan(root, tmp_path / "out")
-    first = mover.apply_plan(plan)
-    preview = mover.undo(root, dry_run=True)
+    first = apply(plan)
+    preview = undo(root, dry_run=True)
     assert preview.moved == len(plan.moves)
     assert all(os.path.exists(os.path.join(os.fsencode(tmp_path / "out"), os.fsencode(m.dst))) for m in plan.moves)
-    runs = mover.list_runs(root)
+    runs = mover.list_runs(Layout.of(root))
     assert [(r.id, r.kind, r.moved, r.status) for r in runs] == [(first.run_id, "apply", len(plan.moves), "complete")]
-    mover.undo(root, run_id=first.run_id)
-    assert mover.list_runs(root)[0].status == "undone"
+    undo(root, run_id=first.run_id)
+    assert mover.list_runs(Layout.of(root))[0].status == "undone"
     with pytest.raises(ManifestError, match="no applied run to undo"):
-        mover.undo(root)
+        undo(root)
 
 
 def test_manifest_cannot_escape_root_or_dest(lib, tmp_path):
@@ -305,7 +318,7 @@ def test_manifest_cannot_escape_root_or_dest(lib, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     os.symlink(outside, tmp_path / "out" / "cluster-01")
-    report = mover.apply_plan(plan)
+    report = apply(plan)
     assert list(outside.iterdir()) == []
     assert all("outside" in r or "not a plain folder" in r for _, r in report.skipped + report.failed
                if "cluster-01" in r or "outside" in r)
@@ -313,27 +326,28 @@ def test_manifest_cannot_escape_root_or_dest(lib, tmp_path):
 
 
 def test_second_concurrent_run_is_refused(tmp_path):
-    with mover.library_lock(tmp_path):
+    with library_lock(Layout.of(tmp_path)):
         with pytest.raises(LockBusy, match="Another organize run"):
-            with mover.library_lock(tmp_path):
+            with library_lock(Layout.of(tmp_path)):
                 pass
 
 
 def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    code = ("import os,sys; sys.path.insert(0, %r); from organizer.mover import library_lock\n"
-            "with library_lock(%r):\n    os.kill(os.getpid(), 9)") % (str(Path(__file__).parent.parent), str(tmp_path))
+    code = ("import os,sys; sys.path.insert(0, %r); from organizer.library import library_lock\n"
+            "from organizer.layout import Layout\n"
+            "with library_lock(Layout.of(%r)):\n    os.kill(os.getpid(), 9)") % (str(Path(__file__).parent.parent), str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -9
-    with mover.library_lock(tmp_path):
+    with library_lock(Layout.of(tmp_path)):
         pass
 
 
 def test_recovery_then_journal_is_closed(lib, tmp_path):
     root, originals = lib
     plan = make_plan(root, tmp_path / "out")
-    assert run_killed(lambda: mover.apply_plan(plan), "unlink_src:3")
-    runs = mover.list_runs(root)
+    assert run_killed(lambda: apply(plan), "unlink_src:3")
+    runs = mover.list_runs(Layout.of(root))
     assert runs[0].status == "interrupted"
-    assert mover.recover(root) == 1
-    assert mover.list_runs(root)[0].status == "recovered"
-    assert mover.recover(root) == 0
+    assert mover.recover(Layout.of(root)) == 1
+    assert mover.list_runs(Layout.of(root))[0].status == "recovered"
+    assert mover.recover(Layout.of(root)) == 0

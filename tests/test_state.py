@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from organizer import features
 from organizer.cli import main
-from organizer.clustering import match_clusters
 from organizer.decode import DECODE_COUNTER
 from organizer.errors import StateError
-from organizer.state import MIGRATIONS, SCHEMA_VERSION, LibraryState, _v1
+from organizer.state import LibraryState
+from organizer.state_schema import MIGRATIONS, SCHEMA_VERSION, _v1
 
 from .conftest import MNV1, MNV2, LABELS, needs_models, write_video
 
@@ -59,7 +59,7 @@ def folders(root: Path) -> dict[str, str]:
 
 def centroids(root: Path) -> dict[str, np.ndarray]:
     with LibraryState.open(root / ".organizer") as state:
-        return {c.name: c.centroid for c in state.clusters()}
+        return {c.name: c.centroid for c in state.clusters().rows}
 
 
 @needs_models
@@ -137,7 +137,7 @@ def test_hand_moves_are_respected_and_the_centroid_follows(organized):
     new = centroids(root)
     assert not np.allclose(old[green], new[green]), "the green centroid must move towards the hand-placed video"
     with LibraryState.open(root / ".organizer") as state:
-        sizes = {c.name: c.size for c in state.clusters()}
+        sizes = {c.name: c.size for c in state.clusters().rows}
     assert sizes[green] == 3 and sizes[red] == 1
 
 
@@ -206,7 +206,7 @@ def test_a_corrupt_state_database_gives_the_clear_error_and_rebuild_recovers(tmp
     assert result.exit_code == 0, result.output
     assert [p.name for p in (root / ".organizer").glob("state.sqlite.broken-*")], "the damaged file is kept aside"
     with LibraryState.open(root / ".organizer") as state:
-        assert state.clusters() == []
+        assert state.clusters().rows == ()
 
 
 def test_foreign_and_newer_databases_are_refused(tmp_path):
@@ -238,19 +238,7 @@ def test_an_old_schema_is_migrated_in_place_keeping_its_data(tmp_path):
     with LibraryState.open(tmp_path) as state:
         assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == max(MIGRATIONS)
         assert state.stat_index() == {(1, 2): (3, 4, "fp")}
-        state.set_video_clusters({})        # the v2 column exists
-
-
-def test_hungarian_matching_keeps_names_with_fewest_moves():
-    # new clusters 0,1,2 correspond to old folders c, a, b (by membership)
-    labels = np.array([0, 0, 1, 1, 2, 2, 2])
-    folders = ["c", "c", "a", "a", "b", "b", "a"]
-    mapping = match_clusters(labels, folders, np.eye(3), ["a", "b", "c"], None)
-    assert mapping == {0: "c", 1: "a", 2: "b"}
-    # with more new clusters than old folders, the extra one stays unmatched
-    labels = np.array([0, 0, 1, 2])
-    mapping = match_clusters(labels, ["a", "a", "b", "b"], np.eye(3), ["a", "b"], None)
-    assert mapping[0] == "a" and len(mapping) == 2 and set(mapping.values()) == {"a", "b"}
+        state.set_memberships({})           # the v2 column exists
 
 
 def test_cron_output_has_no_colour_or_progress_when_not_a_tty(tmp_path):
@@ -290,3 +278,24 @@ def test_byte_identical_copies_share_one_analysis_and_each_stays_where_it_is(org
     assert data["planned"] == 0 and data["cached"] == 7
     after = folders(root)
     assert after["red-a.mp4"] == red and after["red-a-copy.mp4"] == green
+
+
+@needs_models
+def test_switching_models_on_an_organised_library_never_gives_a_traceback(organized):
+    """Organise with MobileNet v1 (1024-d), add a video, run with MobileNet v2 (1001-d class scores)."""
+    root, before = organized
+    write_video(root / "red-c.mp4", [2, 1, 2], seconds_each=1.5, seed=77)
+    result, data = run(root, "--clusters", "3", "--json", "--model", MNV2, "--labels", LABELS,
+                       "--settle-seconds", "0")
+    assert result.exit_code == 0, result.output
+    assert data["mode"] == "assign"
+    assert any("another feature model" in w for w in data["warnings"])
+    after = folders(root)
+    assert {k: v for k, v in after.items() if k in before} == before, "nothing moves between clusters"
+    assert after["red-c.mp4"] in set(before.values()) | {"_unsorted"}
+    with LibraryState.open(root / ".organizer") as state:
+        clusters = state.clusters()
+    assert clusters.space.startswith("tflite:") and all(len(c.centroid) == 1001 for c in clusters.rows)
+    # and back again: the state now records v2's space, v1 is another model
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0, result.output

@@ -1,11 +1,11 @@
-"""Feature backends: a small protocol, InceptionV3 through Keras, any image model through TFLite.
+"""Feature backends: a small protocol, InceptionV3 through Keras 3 or a cached TFLite conversion, any TFLite model.
 
-TensorFlow is imported only inside the backends, so the CLI's help stays fast.
+TensorFlow and Keras are imported only inside the backends, so the CLI's help stays fast and a nightly run with
+nothing new never imports them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,8 +16,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..config import Settings
-from ..decode import to_model_input
+from .spec import FeatureSpec, file_digest
+
+__all__ = ["FeatureBackend", "FeatureSpec", "Embedding", "embed_frames", "file_digest", "imagenet_classes",
+           "load_backend", "near_duplicate_sources", "to_model_input", "read_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,6 @@ class FeatureBackend(Protocol):
     name: str
     input_size: int
     labels: list[str] | None          # class names when the model also gives class scores
-
-    def identity(self) -> dict: ...
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Features (N, D) and class scores (N, C) or None, for N RGB uint8 images of input_size."""
@@ -39,59 +39,42 @@ def imagenet_classes() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+def read_labels(path: str) -> list[str]:
+    return [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 _CACHE: dict[tuple, FeatureBackend] = {}
 _LOCK = threading.Lock()
 
 
-def load_backend(settings: Settings) -> FeatureBackend:
-    """The backend the settings ask for; built once per process (models are slow to build).
-
-    InceptionV3 runs as a cached TFLite conversion unless features.backend is 'keras' (see convert.py).
-    """
-    key = (settings.features_model, settings.features_weights, settings.features_labels,
-           settings.features_threads, settings.seed, settings.features_backend)
+def load_backend(spec: FeatureSpec) -> FeatureBackend:
+    """The backend for a spec; built once per process (models are slow to build)."""
     with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = _build(settings)
-        return _CACHE[key]
+        if spec.backend_key not in _CACHE:
+            _CACHE[spec.backend_key] = _build(spec)
+        return _CACHE[spec.backend_key]
 
 
-def _build(settings: Settings) -> FeatureBackend:
-    if settings.features_model:
+def _build(spec: FeatureSpec) -> FeatureBackend:
+    if spec.family == "tflite":
         from .tflite import TFLiteBackend
-        return TFLiteBackend(Path(settings.features_model), settings.features_labels or None,
-                             threads=settings.features_threads)
+        return TFLiteBackend(Path(spec.source), spec.labels or None, threads=spec.threads)
     from .inception import InceptionBackend
-    if settings.features_backend == "keras":
-        return InceptionBackend(settings.features_weights, seed=settings.seed)
-    from .convert import ConvertedInceptionBackend, convert, converted_path
-    random = settings.features_weights == "random"
-    if settings.features_weights not in ("imagenet", "random") and not Path(settings.features_weights).is_file():
-        return InceptionBackend(settings.features_weights, seed=settings.seed)   # raises the clear message
-    target = converted_path(settings.features_weights, settings.seed)
-    if target.is_file():
-        try:
-            return ConvertedInceptionBackend(target, random, settings.features_threads)
-        except Exception as exc:     # a damaged cache file: convert again
-            log.warning("%s", exc)
-    keras_backend = InceptionBackend(settings.features_weights, seed=settings.seed)
-    try:
-        done = convert(keras_backend, target, settings.features_threads)
-    except Exception as exc:         # converter bugs or missing ops: Keras still works
-        log.warning("Could not convert InceptionV3 to TFLite (%s); Keras computes the features.",
-                    str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
-        done = None
-    if done is None:
-        return keras_backend
-    return ConvertedInceptionBackend(done[0], random, settings.features_threads)
+    if spec.runtime == "keras" or spec.source not in ("imagenet", "random") and not Path(spec.source).is_file():
+        return InceptionBackend(spec.source, seed=spec.seed)       # a missing file raises the clear message
+    from .convert import converted_or_keras
+    return converted_or_keras(spec)
+
+
+def to_model_input(frame: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to `size` and centre-crop to size x size: the aspect ratio is never squashed."""
+    h, w = frame.shape[:2]
+    f = size / min(h, w)
+    nw, nh = max(size, round(w * f)), max(size, round(h * f))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(frame, (nw, nh), interpolation=interp)
+    y, x = (nh - size) // 2, (nw - size) // 2
+    return np.ascontiguousarray(resized[y:y + size, x:x + size])
 
 
 def tiny_grey(frame: np.ndarray, side: int = 32) -> np.ndarray:
@@ -100,11 +83,11 @@ def tiny_grey(frame: np.ndarray, side: int = 32) -> np.ndarray:
     return cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def near_duplicate_sources(frames: list[np.ndarray], threshold: float) -> list[int]:
+def near_duplicate_sources(frames, threshold: float) -> list[int]:
     """For each frame, the index of the frame whose features it can reuse: itself, or the closest earlier frame
     sent to the model when the two differ by less than `threshold` (mean absolute difference of 32x32 grey,
-    0-255). Consecutive repeats are the common case; comparing with every computed frame also catches a picture
-    that comes back (A B A B), and since a reused frame always points at a computed one, slow drifts never chain."""
+    0-255). Comparing with every computed frame also catches a picture that comes back (A B A B), and since a
+    reused frame always points at a computed one, slow drifts never chain."""
     sources: list[int] = []
     computed: list[int] = []
     tinies: list[np.ndarray] = []
@@ -122,17 +105,17 @@ def near_duplicate_sources(frames: list[np.ndarray], threshold: float) -> list[i
     return sources
 
 
-@dataclass
+@dataclass(frozen=True)
 class Embedding:
     features: np.ndarray                 # (n, d) float32, one row per frame
     scores: np.ndarray | None            # (n, classes) or None
-    reused: int = 0                      # frames that skipped the model (near-duplicates of the frame before)
+    reused: int = 0                      # frames that skipped the model (near-duplicates of a computed frame)
 
 
-def embed_frames(backend: FeatureBackend, frames: list[np.ndarray], batch_size: int,
-                 reuse_below: float = 0.0) -> Embedding:
-    """Run frames through the model in batches; near-identical consecutive frames reuse the features."""
-    sources = near_duplicate_sources(frames, reuse_below)
+def embed_frames(backend: FeatureBackend, frames, batch_size: int, reuse_below: float = 0.0,
+                 sources: list[int] | None = None) -> Embedding:
+    """Run frames through the model in batches; a frame whose source is another frame reuses its features."""
+    sources = near_duplicate_sources(frames, reuse_below) if sources is None else sources
     unique = sorted(set(sources))
     feats, scores = [], []
     for start in range(0, len(unique), batch_size):

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -22,7 +21,8 @@ import cv2
 import numpy as np
 
 from ..errors import ModelUnavailable
-from . import file_digest, imagenet_classes
+from . import imagenet_classes
+from .spec import FeatureSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,32 @@ def cache_dir() -> Path:
     return Path(base) / "organizer"
 
 
-def weights_identity(weights: str, seed: int) -> str:
-    if weights == "imagenet":
-        return "imagenet"
-    if weights == "random":
-        return f"random-{seed}"
-    return "file-" + file_digest(Path(weights))
+def converted_path(spec: FeatureSpec) -> Path:
+    return cache_dir() / "models" / spec.converted_name(FORMAT)
 
 
-def converted_path(weights: str, seed: int) -> Path:
-    ident = re.sub(r"[^A-Za-z0-9_.-]", "_", weights_identity(weights, seed))
-    return cache_dir() / "models" / f"inceptionv3-{ident}-{FORMAT}.tflite"
+def converted_or_keras(spec: FeatureSpec):
+    """The cached conversion for these weights; converted now when missing; Keras when conversion fails."""
+    from .inception import InceptionBackend
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return InceptionBackend(spec.source, seed=spec.seed)      # only TensorFlow converts to TFLite
+    target = converted_path(spec)
+    if target.is_file():
+        try:
+            return ConvertedInceptionBackend(target, spec.random, spec.threads)
+        except Exception as exc:     # a damaged cache file: convert again
+            log.warning("%s", exc)
+    keras_backend = InceptionBackend(spec.source, seed=spec.seed)
+    try:
+        done = convert(keras_backend, target, spec.threads)
+    except Exception as exc:         # converter bugs or missing ops: Keras still works
+        log.warning("Could not convert InceptionV3 to TFLite (%s); Keras computes the features.",
+                    str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
+        done = None
+    if done is None:
+        return keras_backend
+    return ConvertedInceptionBackend(done[0], spec.random, spec.threads)
 
 
 def check_images(n: int = 6, size: int = 299) -> np.ndarray:
@@ -100,9 +115,6 @@ class ConvertedInceptionBackend:
         self._feat_out, self._prob_out = outs[2048], outs.get(1000)
         self.random = random_weights
         self.labels = None if random_weights or self._prob_out is None else imagenet_classes()
-
-    def identity(self) -> dict:
-        return {"model": "inceptionv3-tflite", "weights": self.path.name}
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = batch.astype(np.float32) / 127.5 - 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
-from . import file_digest, imagenet_classes
+from . import imagenet_classes
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,24 @@ def offline_message(detail: str = "") -> str:
             "offline test (random weights do not group videos by meaning).")
 
 
+def import_keras():
+    """Keras 3 on whichever backend KERAS_BACKEND names (tensorflow by default; jax and torch work too)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras
+    except ImportError as exc:
+        raise ModelUnavailable(f"Keras cannot be imported ({exc}); install organizer with its dependencies, or "
+                               "use --model FILE.tflite.") from None
+    return keras
+
+
 class InceptionBackend:
     input_size = 299
 
     def __init__(self, weights: str = "imagenet", seed: int = 0):
         self.weights = weights
         self.seed = seed
-        self.name = "inceptionv3"
+        self.name = "inceptionv3-keras"
         self.random = weights == "random"
         if weights == "imagenet" and not keras_cache_path().exists() and not _online():
             raise ModelUnavailable(offline_message("this machine is offline"))
@@ -56,9 +67,7 @@ class InceptionBackend:
         self.labels = None if self.random else imagenet_classes()
 
     def _build(self):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-        keras = tf.keras
+        keras = import_keras()
         try:
             if self.random:
                 keras.utils.set_random_seed(self.seed)
@@ -77,14 +86,6 @@ class InceptionBackend:
                                    f"({str(exc).splitlines()[0][:160]}). The file must hold full InceptionV3 "
                                    "weights (with the classifier head) saved by Keras.") from None
         return keras.Model(base.input, [base.get_layer("avg_pool").output, base.output])
-
-    def identity(self) -> dict:
-        weights = self.weights
-        if weights not in ("imagenet", "random"):
-            weights = f"file:{file_digest(Path(weights))}"
-        elif weights == "random":
-            weights = f"random:{self.seed}"
-        return {"model": "keras-inceptionv3", "weights": weights}
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = batch.astype(np.float32) / 127.5 - 1.0

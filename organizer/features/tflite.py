@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
-from . import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +64,6 @@ class TFLiteBackend:
                 raise ModelUnavailable(f"The labels file {labels_path} has {len(names)} lines but the model gives "
                                        f"{width} scores; pass the labels that belong to {self.path.name}.")
             self.labels = names
-
-    def identity(self) -> dict:
-        return {"model": f"tflite:{self.name}", "weights": file_digest(self.path)}
 
     def _prepare(self, batch: np.ndarray) -> np.ndarray:
         real = batch.astype(np.float32) / 127.5 - 1.0   # the usual [-1, 1] image range of ImageNet models

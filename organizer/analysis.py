@@ -1,0 +1,97 @@
+"""One video's analysis: sample frames, embed them, pick keyframes, build the video vector.
+
+`analyse_video` is the worker function. It knows nothing of processes, pools or clusters: the engine runs it in a
+worker process, a Ray actor runs the very same function, and tests call it directly. Everything besides the model
+that decides its result is in `AnalysisParams`, whose key (with the model's feature space) keys the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .decode import sample_video
+from .features import FeatureBackend, FeatureSpec, embed_frames
+from .images import thumbnail_jpeg
+from .keyframes import KeyframeSelector
+from .types import Analysis, Keyframes, SampledFrames
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """The settings that decide an analysis (sampling, pre-filter, keyframe rules) and how it is run."""
+
+    sample_fps: float = 1.0
+    max_frames: int = 64
+    min_frames: int = 3
+    reuse_below: float = 2.0
+    blur_ratio: float = 0.35
+    dark_max: float = 18.0
+    bright_min: float = 245.0
+    min_color_bins: int = 10
+    transition_residual: float = 0.35
+    min_silhouette: float = 0.12
+    same_picture_distance: float = 0.08
+    max_keyframes: int = 24
+    redundant_cosine: float = 0.92
+    redundant_hist: float = 0.90
+    seed: int = 0
+    # How, not what: these do not change the result and stay out of the cache key.
+    seek_seconds: float = 5.0
+    batch_size: int = 32
+    keep_frame_features: bool = False
+
+    @classmethod
+    def from_settings(cls, s) -> "AnalysisParams":
+        return cls(
+            s.sampling_fps, s.sampling_max_frames, s.sampling_min_frames, s.features_reuse_below,
+            s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
+            s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_same_picture_distance,
+            s.keyframes_max_keyframes, s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
+            s.sampling_seek_seconds, s.features_batch_size)
+
+    def key(self, spec: FeatureSpec) -> str:
+        """The analysis cache key: the feature space plus every setting that changes the result."""
+        decisive = {k: v for k, v in asdict(self).items()
+                    if k not in ("seek_seconds", "batch_size", "keep_frame_features")}
+        text = json.dumps({"space": spec.space, **decisive}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def selector(self) -> KeyframeSelector:
+        return KeyframeSelector(self.blur_ratio, self.dark_max, self.bright_min, self.min_color_bins,
+                                self.transition_residual, self.min_silhouette, self.max_keyframes,
+                                self.redundant_cosine, self.redundant_hist, self.seed)
+
+
+def sample(path: str, params: AnalysisParams) -> SampledFrames:
+    return sample_video(path, params.sample_fps, params.max_frames, params.min_frames,
+                        seek_seconds=params.seek_seconds)
+
+
+def analyse_video(path: str, params: AnalysisParams, backend: FeatureBackend,
+                  sampled: SampledFrames | None = None) -> Analysis:
+    """Analyse one video; raises VideoUnreadable (with a reason) when it cannot be decoded."""
+    sampled = sampled if sampled is not None else sample(path, params)
+    return analyse_frames(sampled, params, backend)
+
+
+def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: FeatureBackend) -> Analysis:
+    """The analysis of already sampled frames: features, keyframes, vector, thumbnails."""
+    embedding = embed_frames(backend, sampled.frames, params.batch_size, params.reuse_below)
+    selector = params.selector().fit(embedding.features, sampled.frames, sampled.times)
+    chosen = selector.keyframe_indices_
+    keyframes = Keyframes(
+        indices=tuple(chosen), times=tuple(sampled.times[i] for i in chosen),
+        frame_numbers=tuple(sampled.indices[i] for i in chosen),
+        sharpness=tuple(float(selector.quality_.sharpness[i]) for i in chosen),
+        dropped=tuple(sorted(selector.dropped_.items())))
+    scores = embedding.scores
+    return Analysis(
+        duration=sampled.duration, n_frames=len(sampled.frames), keyframes=keyframes, vector=selector.vector_,
+        class_scores=None if scores is None else scores[chosen].mean(0),
+        thumbnails=tuple(thumbnail_jpeg(sampled.frames[i]) for i in chosen),
+        frame_features=embedding.features.astype(np.float16) if params.keep_frame_features else None,
+        reused=embedding.reused, cnn_frames=len(sampled.frames) - embedding.reused)

@@ -1,0 +1,120 @@
+"""The `organize` group, shared options, logging set-up and turning library errors into exits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from ..config import Settings, resolve
+from ..errors import OrganizerError
+from .output import shown
+
+EXIT_CODES = {
+    0: "success (some files may have been skipped; they are listed with reasons)",
+    1: "error: bad settings, unusable model, invalid manifest, or another problem explained in the message",
+    2: "usage error: unknown option or bad value on the command line",
+    3: "another organize run holds the library lock; nothing was changed",
+    4: "videos were found but none could be processed",
+    5: "some planned moves failed (each is listed with its reason); the others were done",
+    6: "the library state database is damaged, foreign or from a newer organize; nothing was changed "
+       "(--rebuild-state starts a fresh one)",
+}
+
+COMMANDS = ("run", "apply", "undo", "runs", "keyframes")
+
+# command-line flag -> settings key
+FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",
+                 "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
+                 "labels": "features.labels", "batch_size": "features.batch_size", "backend": "features.backend",
+                 "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance"}
+
+
+class DefaultGroup(click.Group):
+    """`organize PATH ...` means `organize run PATH ...`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args.insert(0, "run")
+        return super().parse_args(ctx, args)
+
+
+def model_options(f):
+    """The options every analysing command takes."""
+    opts = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file "
+                     "(see configs/default.toml). Flags override it."),
+        click.option("--weights", help="InceptionV3 weights: imagenet (default), random (offline tests), or an "
+                     ".h5/.keras file."),
+        click.option("--model", type=click.Path(dir_okay=False), help="Use this .tflite image model instead of "
+                     "InceptionV3."),
+        click.option("--backend", type=click.Choice(["auto", "keras"]), help="auto: run InceptionV3 as a TFLite "
+                     "conversion made once and cached (checked against Keras); keras: always Keras [default: auto]."),
+        click.option("--labels", type=click.Path(dir_okay=False), help="Class names (one per line) for a TFLite "
+                     "classifier given with --model; enables cluster names."),
+        click.option("--sample-fps", type=float, help="Frames sampled per second [default: 1]."),
+        click.option("--max-frames", type=int, help="At most this many frames per video [default: 64]."),
+        click.option("--batch-size", type=int, help="Frames per model call [default: 32]."),
+        click.option("--seed", type=int, help="Random seed [default: 0]."),
+        click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+        click.option("-v", "--verbose", is_flag=True, help="Per-video details."),
+        click.option("--debug", is_flag=True, help="Show tracebacks and debug logging."),
+        click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Also append a log to FILE."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def settings_from(config_file, **flags) -> Settings:
+    return resolve({FLAG_SETTINGS[k]: v for k, v in flags.items() if k in FLAG_SETTINGS}, config_file)
+
+
+def setup_logging(debug: bool, log_file: str | None, quiet: bool) -> None:
+    """Our handlers on the root logger (replacing the ones an earlier command in this process installed)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "organize", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    err = logging.StreamHandler(sys.stderr)
+    err.organize = True
+    err.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
+    err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(err)
+    if log_file:
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.organize = True
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        fh.setLevel(logging.DEBUG if debug else logging.INFO)
+        root.addHandler(fh)
+    for noisy in ("tensorflow", "absl", "h5py", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def fail(exc: OrganizerError, debug: bool, as_json: bool = False) -> None:
+    """Exit with the error's code and its sentence (a traceback only with --debug)."""
+    if debug:
+        import traceback
+        traceback.print_exc()
+    if as_json:
+        click.echo(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
+    click.echo(f"Error: {shown(exc)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
+@click.version_option(__version__, prog_name="organize")
+def main():
+    """Group a library of videos by what they show.
+
+    \b
+      organize ~/Videos --clusters 30 --dry-run     plan, write a manifest and a report, change nothing
+      organize apply ~/Videos/.organizer/plans/...  do exactly what a saved plan says
+      organize undo ~/Videos                        move the last run's files back
+      organize keyframes clip.mp4 -o stills/        export one image per distinct picture
+    """

@@ -1,0 +1,170 @@
+"""The commands: each parses its options, opens the library service, calls one method and renders the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..errors import OrganizerError
+from ..export import export_videos
+from ..library import Library, RunOptions
+from ..planner import Plan
+from .app import fail, main, model_options, settings_from, setup_logging
+from .output import print_moves, print_run, progress_bar, shown
+
+log = logging.getLogger("organizer")
+
+
+@main.command("run")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--clusters", help="Number of clusters, or 'auto' to choose by silhouette [default: auto]. More than "
+              "the number of videos is clamped with a warning.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Put cluster folders here instead of inside PATH.")
+@click.option("--dry-run", is_flag=True, help="Plan only: write the manifest (and report), change nothing.")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the plan [default: PATH/.organizer/plans/<time>.json].")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML report here [default with --dry-run: next to the manifest, same name .html].")
+@click.option("--keyframes-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save every video's keyframes here (as `organize keyframes` does).")
+@click.option("--naming", type=click.Choice(["labels", "index"]), help="Folder names from ImageNet classes "
+              "(labels, the default) or numbers (index).")
+@click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
+@click.option("--recluster", is_flag=True, help="Cluster the whole library again; new clusters take over the old "
+              "folders' names (Hungarian matching) so that as few files as possible move.")
+@click.option("--max-distance", type=float, help="A new video farther than this from every cluster centroid goes "
+              "to _unsorted (or a new cluster) [default: 0.7].")
+@click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
+              "aside and start a fresh one; features are recomputed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
+@model_options
+def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
+            max_distance, rebuild_state, as_json, config_file, weights, model, backend, labels, sample_fps,
+            max_frames, batch_size, seed, quiet, verbose, debug, log_file):
+    """Organize the videos under PATH into one folder per group.
+
+    The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
+    put new videos into the existing folders (nearest centroid); files you moved between cluster folders stay
+    where you put them.
+    """
+    setup_logging(debug, log_file, quiet or as_json)
+    try:
+        settings = settings_from(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
+                                 max_frames=max_frames, weights=weights, model=model, labels=labels,
+                                 batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
+                                 backend=backend)
+        options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster)
+        if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
+            click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
+                       "what the videos show.", err=True)
+        with Library.open(path, rebuild_state, read_only_ok=dry_run and manifest is not None) as library:
+            report = library.run(settings, options, progress_bar(quiet, as_json, "Analysing videos"))
+    except OrganizerError as exc:
+        fail(exc, debug, as_json)
+    for warning in report.warnings:
+        log.warning(shown(warning))
+    if as_json:
+        click.echo(report.to_json())
+    elif not quiet:
+        print_run(report, verbose)
+    sys.exit(report.exit_code)
+
+
+def move_options(f):
+    """--json, -q and --debug of the commands that move files (apply, undo)."""
+    f = click.option("--debug", is_flag=True, help="Show tracebacks.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")(f)
+
+
+@main.command("apply")
+@click.argument("manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@move_options
+def apply_cmd(manifest, as_json, quiet, debug):
+    """Apply a saved plan exactly; files changed since planning are skipped with a reason."""
+    setup_logging(debug, None, quiet or as_json)
+    try:
+        plan = Plan.from_json(manifest.read_text(encoding="utf-8", errors="surrogateescape"), str(manifest))
+        with Library.open(plan.root) as library:
+            report = library.apply(plan)
+    except OrganizerError as exc:
+        fail(exc, debug, as_json)
+    _show_moves(report, as_json, quiet, "Moved")
+
+
+@main.command("undo")
+@click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--run", "run_id", help="Undo this run instead of the most recent one (see `organize runs`).")
+@click.option("--dry-run", is_flag=True, help="Say what would move back; change nothing.")
+@move_options
+def undo_cmd(path, run_id, dry_run, as_json, quiet, debug):
+    """Move the files of the last applied run (or --run ID) back where they were."""
+    setup_logging(debug, None, quiet or as_json)
+    try:
+        with Library.open(path, with_state=False) as library:
+            report = library.undo(run_id, dry_run)
+    except OrganizerError as exc:
+        fail(exc, debug, as_json)
+    _show_moves(report, as_json, quiet, "Would move back" if dry_run else "Moved back")
+
+
+def _show_moves(report, as_json: bool, quiet: bool, verb: str) -> None:
+    if as_json:
+        click.echo(report.to_json())
+    elif not quiet:
+        print_moves(report, verb)
+    sys.exit(report.exit_code)
+
+
+@main.command("runs")
+@click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs_cmd(path, as_json):
+    """List the runs applied to PATH (newest last), with their ids for `undo --run`."""
+    try:
+        with Library.open(path, lock=False, with_state=False) as library:
+            runs = library.runs()
+    except OrganizerError as exc:
+        fail(exc, False, as_json)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in runs]))
+    elif not runs:
+        click.echo(f"No runs recorded in {shown(path)}.")
+    for r in runs if not as_json else ():
+        extra = f" of {r.undo_of}" if r.undo_of else ""
+        click.echo(f"{r.id}  {r.kind}{extra}  {r.created}  moved {r.moved}  {r.status}")
+
+
+@main.command("keyframes")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Write OUT/<video stem>/ with JPEGs and keyframes.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
+@model_options
+def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend, labels, sample_fps, max_frames,
+                  batch_size, seed, quiet, verbose, debug, log_file):
+    """Export one image per distinct picture of each VIDEO."""
+    setup_logging(debug, log_file, quiet or as_json)
+    written, failed = [], []
+    try:
+        settings = settings_from(config_file, seed=seed, sample_fps=sample_fps, max_frames=max_frames,
+                                 weights=weights, model=model, labels=labels, batch_size=batch_size, backend=backend)
+        for done in export_videos(list(videos), settings, out_dir):
+            if done.folder is None:
+                failed.append({"video": done.video, "reason": done.reason})
+                click.echo(f"Error: {shown(done.video)} {shown(done.reason)}", err=True)
+                continue
+            written.append({"video": done.video, "folder": done.folder, "keyframes": done.keyframes})
+            if not quiet and not as_json:
+                click.echo(f"{shown(done.video)}: {done.keyframes} keyframe(s) -> {shown(done.folder)}")
+    except OrganizerError as exc:
+        fail(exc, debug, as_json)
+    if as_json:
+        click.echo(json.dumps({"written": written, "failed": failed, "exit_code": 1 if failed else 0}))
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,70 @@
+"""Where organize keeps its own files inside a library: PATH/.organizer/ and nothing else.
+
+One place knows the layout (lock, journal, plans, state database); the library service, the mover and the scanner
+ask it instead of joining paths of their own. Nothing a plan moves may lie inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+STATE_DIR = ".organizer"
+TMP_PREFIX = ".organizer-tmp-"     # the mover's temporary files; a plan may never name one
+
+
+def looks_like_ours(rel: str) -> bool:
+    """True when a relative path names our state folder (or anything in it) or one of our temporary files."""
+    parts = PurePosixPath(rel).parts
+    return any(p == STATE_DIR or p.startswith(TMP_PREFIX) for p in parts)
+
+
+def not_writable(folder: Path, exc: OSError) -> str:
+    """The sentence for a state folder that cannot be written."""
+    if exc.errno == 28:      # ENOSPC
+        return (f"The disk holding {folder} is full ({exc.strerror}); organize keeps its lock, journal and cache "
+                "there. Free some space and run again; nothing was lost.")
+    return (f"Cannot write {folder} ({exc.strerror or exc}); organize keeps its lock, journal and cache there. "
+            "Make the library writable (or move the file that is in the way); to only look at a plan, add "
+            "--dry-run --manifest FILE with FILE somewhere writable.")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one library's state folder."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, root: str | os.PathLike) -> "Layout":
+        return cls(Path(os.path.abspath(root)))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def lock(self) -> Path:
+        return self.state_dir / "lock"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.state_dir / "journal"
+
+    @property
+    def plans_dir(self) -> Path:
+        return self.state_dir / "plans"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.sqlite"
+
+    def exists(self) -> bool:
+        return os.path.lexists(self.state_dir)
+
+    def inside(self, path: str | os.PathLike) -> bool:
+        """True when path (absolute, or relative to the working folder) lies in the state folder."""
+        real = os.path.realpath(path)
+        base = os.path.realpath(self.state_dir)
+        return real == base or real.startswith(base.rstrip(os.sep) + os.sep)

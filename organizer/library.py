@@ -1,0 +1,214 @@
+"""One service per library: it owns PATH/.organizer (lock, journal, plans, state) and every command goes
+through it. Open it as a context manager, call one method, read the typed report it returns."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from . import mover
+from .analysis import AnalysisParams
+from .config import OPTIONS, Settings, resolve
+from .errors import LibraryNotWritable, LockBusy, OrganizerError
+from .features import FeatureSpec
+from .inventory import identify
+from .clock import now_iso, stamp
+from .layout import Layout, not_writable
+from .pipeline import Planned, folders_in, organize
+from .placement import Member, refreshed, top_folder
+from .planner import Plan
+from .progress import Progress
+from .scan import scan
+from .state import LibraryState, RunRecord
+from .summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
+from .types import Failure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `organize PATH` was asked to do besides the settings."""
+
+    dest: Path | None = None
+    dry_run: bool = False
+    manifest: Path | None = None
+    report: Path | None = None
+    keyframes_dir: Path | None = None
+    recluster: bool = False
+
+
+@contextlib.contextmanager
+def library_lock(layout: Layout) -> Iterator[None]:
+    """Hold PATH/.organizer/lock with flock; the kernel releases it when the process dies."""
+    try:
+        layout.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise LibraryNotWritable(not_writable(layout.state_dir, exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockBusy(f"Another organize run is working on {layout.root}; this run changed nothing. "
+                       "Try again when it has finished.") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _folder(root) -> Path:
+    path = Path(os.path.abspath(root))
+    if not path.is_dir():
+        raise OrganizerError(f"{path} is not a folder; pass the folder that holds your videos.")
+    return path
+
+
+class Library:
+    """An opened library: its layout, its lock (held while open) and its state database."""
+
+    def __init__(self, layout: Layout, state: LibraryState, cached: bool = True):
+        self.layout = layout
+        self.state = state
+        self.cached = cached           # False: planning without a lock or a cache (a read-only library)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, root, rebuild_state: bool = False, read_only_ok: bool = False, lock: bool = True,
+             with_state: bool = True) -> Iterator["Library"]:
+        """Lock the library and open its state. With read_only_ok, a library that cannot be written is opened
+        without a lock and with a throw-away cache (to plan a read-only mount). Undo and the runs listing need
+        no state database (with_state=False); listing runs needs no lock either."""
+        layout = Layout.of(_folder(root))
+        with contextlib.ExitStack() as stack:
+            try:
+                if lock:
+                    stack.enter_context(library_lock(layout))
+                state = stack.enter_context(LibraryState.open(layout.state_dir, rebuild=rebuild_state)
+                                            if with_state else LibraryState.memory())
+                cached = with_state
+            except LibraryNotWritable as exc:
+                if not read_only_ok:
+                    raise
+                log.warning("%s Planning without a lock or a cache.", str(exc).split(";")[0])
+                state, cached = stack.enter_context(LibraryState.memory()), False
+            yield cls(layout, state, cached)
+
+    # ------------------------------------------------------------------------------------------ organize
+    def run(self, settings: Settings, options: RunOptions, progress: Progress | None = None) -> RunReport:
+        """Plan the library; write the manifest (and report, keyframes); apply it unless this is a dry run."""
+        started = now_iso()
+        recovered = 0 if options.dry_run else mover.recover(self.layout)
+        planned = organize(self.layout.root, settings, options.dest, progress=progress, state=self.state,
+                           recluster=options.recluster,
+                           thumbnails=bool(options.dry_run or options.report or options.keyframes_dir))
+        manifest = self.write_manifest(planned.plan, options.manifest)
+        report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
+        if report_path:
+            from .report import write_html_report
+            write_html_report(report_path, planned, options.dry_run)
+        if options.keyframes_dir:
+            from .export import export_keyframes
+            for r in planned.results:
+                export_keyframes(r, options.keyframes_dir)
+        applied = None
+        if not options.dry_run:
+            applied = mover.apply_plan(planned.plan, self.layout)
+            if planned.changed or applied.moved or recovered:
+                self.refresh(planned.plan, settings)
+        report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered)
+        self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
+                                        report.videos, len(report.new), report.moved,
+                                        len(report.skipped), len(report.downloading), len(report.errors),
+                                        planned.seconds, applied.run_id if applied else None))
+        log.info("run %s: %d videos, %d clusters, %d moves planned, %d skipped, %d downloading", self.layout.root,
+                 report.videos, len(report.clusters), report.planned, len(report.skipped), len(report.downloading))
+        return report
+
+    def write_manifest(self, plan: Plan, path: Path | None) -> Path:
+        target = Path(path) if path else self.layout.plans_dir / f"{stamp()}.json"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(plan.to_json(), encoding="ascii")
+        except OSError as exc:
+            raise LibraryNotWritable(f"Cannot write the manifest {target} ({exc.strerror}); choose another place "
+                                     "with --manifest FILE.") from None
+        return target
+
+    # ------------------------------------------------------------------------------------ apply and undo
+    def apply(self, plan: Plan) -> MoveReport:
+        """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters."""
+        recovered = mover.recover(self.layout)
+        applied = mover.apply_plan(plan, self.layout)
+        try:
+            settings = resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})
+            self.refresh(plan, settings)
+        except OrganizerError as exc:     # the files have moved: the next run repairs the state
+            log.warning("The moves were applied but the library state was not updated: %s", exc)
+        return _move_report(applied, recovered)
+
+    def undo(self, run_id: str | None = None, dry_run: bool = False) -> MoveReport:
+        undone = mover.undo(self.layout, run_id, dry_run=dry_run)
+        return _move_report(undone, undone.recovered, dry_run)
+
+    def runs(self) -> list[mover.RunInfo]:
+        return mover.list_runs(self.layout)
+
+    # ------------------------------------------------------------------------------------------- state
+    def refresh(self, plan: Plan, settings: Settings) -> None:
+        """After files moved: forget vanished files, and derive each cluster's centroid from what its folder now
+        holds (so hand moves pull the centroid along)."""
+        root, dest = Path(plan.root), Path(plan.dest)
+        spec = FeatureSpec.from_settings(settings)
+        videos = scan(root, 0.0).videos
+        if not dest.is_relative_to(root) and dest.is_dir():
+            videos += scan(dest, 0.0).videos
+        ids, _ = identify(videos, self.state)
+        self.state.forget_files({(i.video.dev, i.video.ino) for i in ids})
+        lookup = self.state.lookup([i.fingerprint for i in ids], AnalysisParams.from_settings(settings).key(spec))
+        members = [Member(i.video.rel, i.fingerprint, lookup.analyses[i.fingerprint].vector,
+                          top_folder(os.fspath(i.video.path), os.fspath(dest), os.sep))
+                   for i in ids if i.fingerprint in lookup.analyses]
+        clusters, memberships = refreshed(members, {c.name for c in plan.clusters}, self.state.clusters(),
+                                          spec.space, folders_in(dest), reset_mean=plan.mode != "assign")
+        self.state.save_clusters(clusters)
+        self.state.set_memberships(memberships)
+
+
+def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_run: bool, applied,
+                recovered: int) -> RunReport:
+    plan, placement = planned.plan, planned.placement
+    to_move: dict[str, int] = {}
+    for m in plan.moves:
+        to_move[m.cluster] = to_move.get(m.cluster, 0) + 1
+    outside = [r for r in planned.results if r.video.rel in placement.outside]
+    new = tuple(NewVideo(r.video.rel, placement.assigned[r.video.rel],
+                         None if placement.distances.get(r.video.rel) is None
+                         else round(placement.distances[r.video.rel], 4)) for r in outside)
+    skipped = tuple(plan.skipped) + tuple(
+        Failure(p, r) for p, r in (applied.skipped if applied else []))
+    return RunReport(
+        root=plan.root, dest=plan.dest, dry_run=dry_run, manifest=str(manifest),
+        report=str(report_path) if report_path else None, mode=plan.mode, videos=len(planned.results),
+        cached=planned.cached, new=new,
+        clusters=tuple(ClusterLine(c.name, c.size, to_move.get(c.name, 0)) for c in plan.clusters),
+        auto_scores=dict(placement.auto_scores), planned=len(plan.moves), moved=applied.moved if applied else 0,
+        in_place=plan.in_place, skipped=skipped, downloading=tuple(plan.downloading),
+        errors=tuple(Failure(p, r) for p, r in (applied.failed if applied else [])), recovered=recovered,
+        frames=planned.frames, frames_reused=planned.reused, backend=planned.backend,
+        warnings=placement.warnings, seconds=planned.seconds,
+        video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
+                                    r.analysis.n_frames, len(r.analysis.keyframes.indices))
+                          for r in planned.results))
+
+
+def _move_report(report: mover.ApplyReport, recovered: int, dry_run: bool = False) -> MoveReport:
+    return MoveReport(report.run_id, report.moved, recovered, tuple(Failure(p, r) for p, r in report.skipped),
+                      tuple(Failure(p, r) for p, r in report.failed), dry_run)

@@ -1,0 +1,219 @@
+"""Where each video belongs, given the stored clusters, the folders and the video vectors. Pure: no files, no
+database, no model; every rule here is tested on plain vectors.
+
+The rules: files inside cluster folders stay (hand moves are truth); a first run, or --recluster, clusters
+everything; otherwise each other video joins its nearest centroid when close enough, opens a new cluster when the
+cluster count allows, or waits in _unsorted. Centroids are always derived from what each folder holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .clustering import (VideoClusterer, cluster_names, distances, library_mean, match_clusters, next_number,
+                         prepare)
+from .keyframes import l2n
+from .types import ClusterRow, ClusterSet
+
+UNSORTED = "_unsorted"     # where far-off videos wait when no cluster fits and no new cluster may open
+
+
+@dataclass(frozen=True)
+class Member:
+    """One analysed video as placement sees it."""
+
+    rel: str
+    fingerprint: str
+    vector: np.ndarray
+    folder: str | None                    # the top-level folder under dest that holds it (any name), or None
+    class_scores: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    n_clusters: int | None = None         # None: auto
+    max_distance: float = 0.7
+    naming: str = "labels"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    assigned: dict[str, str]              # rel -> cluster folder name (or UNSORTED)
+    stay: frozenset[str]                  # rels already in their folder (counted, never moved)
+    distances: dict[str, float]           # rel -> distance to its centroid, for videos placed by assignment
+    mode: str                             # cluster (first run), recluster, or assign
+    clusters: ClusterSet                  # the stored clusters after renames (and a change of feature space)
+    outside: frozenset[str] = frozenset()  # rels found outside every cluster folder (new to the clusters)
+    auto_scores: dict[int, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def top_folder(path: str, dest: str, sep: str = "/") -> str | None:
+    """The folder directly under dest that holds path (at any depth), or None. Plain string work: this runs for
+    every file of the library on every run."""
+    d = dest.rstrip(sep) + sep
+    if not path.startswith(d):
+        return None
+    first, found, _ = path[len(d):].partition(sep)
+    return first if found else None
+
+
+def renamed_folders(rows: tuple[ClusterRow, ...], present: set[str], located: dict[str, str | None],
+                    last: dict[str, str]) -> dict[str, str]:
+    """Cluster folders the user renamed: old name -> new name, when most of the videos it held after the last
+    run now sit in one new top-level folder. `present` names the folders that exist under dest."""
+    renames: dict[str, str] = {}
+    known = {c.name for c in rows}
+    for c in rows:
+        if c.name in present:
+            continue
+        where = [located.get(fp) for fp, name in last.items() if name == c.name and fp in located]
+        where = [w for w in where if w and w not in known and w != UNSORTED]
+        if where:
+            top = max(sorted(set(where)), key=where.count)
+            if where.count(top) * 2 > len(where) and top not in renames.values():
+                renames[c.name] = top
+    return renames
+
+
+def centroids_from_folders(members: list[Member], names: list[str], mean: np.ndarray | None
+                           ) -> tuple[list[ClusterRow], np.ndarray | None]:
+    """Each cluster's centroid from what its folder holds, in the space of `mean` (computed from the members
+    when None). Folders with no analysed video keep their name without a centroid."""
+    held = {n: [m.vector for m in members if m.folder == n] for n in names}
+    everyone = [v for vs in held.values() for v in vs]
+    if mean is None and everyone:
+        mean = library_mean(np.stack(everyone))
+    rows = [ClusterRow(n, l2n(prepare(np.stack(vs), mean).mean(0)) if vs else None, len(vs))
+            for n, vs in held.items()]
+    return rows, mean
+
+
+def _adopt(stored: ClusterSet, members: list[Member], space: str, present: set[str], last: dict[str, str]
+           ) -> tuple[ClusterSet, list[str]]:
+    """The stored clusters, renamed where the user renamed a folder, in this run's feature space."""
+    warnings = []
+    located = {m.fingerprint: m.folder for m in members}
+    renames = renamed_folders(stored.rows, present, located, last)
+    rows = tuple(replace(c, name=renames.get(c.name, c.name)) for c in stored.rows)
+    for old, new in renames.items():
+        warnings.append(f"The cluster folder {old} was renamed to {new} by hand; keeping the new name.")
+    clusters = replace(stored, rows=rows)
+    dims = {len(c.centroid) for c in rows if c.centroid is not None} | (
+        {len(stored.mean)} if stored.mean is not None else set())
+    other_space = stored.space is not None and stored.space != space
+    if rows and members and (other_space or dims - {members[0].vector.shape[-1]}):
+        # Another model made the stored centroids. The clusters are their folders: derive the centroids again,
+        # in this model's space, from what each folder holds. Nothing moves between clusters.
+        new_rows, mean = centroids_from_folders(members, [c.name for c in rows], None)
+        clusters = ClusterSet(tuple(new_rows), mean, space)
+        warnings.append("The clusters were made with another feature model; their centres were recomputed with "
+                        "this one from what each folder holds. Run with --recluster to regroup the library with "
+                        "this model.")
+    return clusters, warnings
+
+
+def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, class_names: list[str] | None,
+          present: set[str] = frozenset(), last: dict[str, str] | None = None, recluster: bool = False
+          ) -> Placement:
+    """Where every member goes. `present`: folders that exist under dest; `last`: fingerprint -> cluster after the
+    last run (to recognise renamed folders)."""
+    clusters, warnings = _adopt(stored, members, space, set(present), last or {})
+    known = set(clusters.names)
+    folder_of = {m.rel: m.folder if m.folder in known or m.folder == UNSORTED else None for m in members}
+    usable = [c for c in clusters.rows if c.centroid is not None]
+    distances_of: dict[str, float] = {}
+    scores: dict[int, float] = {}
+    if recluster or not usable:
+        mode = "recluster" if clusters.rows else "cluster"
+        assigned, scores, extra = cluster_all(members, folder_of, clusters.names, class_names, rules)
+        warnings += extra
+    else:
+        mode = "assign"
+        assigned, distances_of = assign_new(members, folder_of, clusters, class_names, rules)
+    if rules.naming == "labels" and not class_names and (mode != "assign" or any(
+            n not in known and n != UNSORTED for n in assigned.values())):
+        warnings.append("The feature model gives no class names (an embedding model or random weights); "
+                        "clusters are numbered.")
+    stay = frozenset(rel for rel, name in assigned.items() if folder_of.get(rel) == name)
+    outside = frozenset(rel for rel, folder in folder_of.items() if not folder)
+    return Placement(assigned, stay, distances_of, mode, clusters, outside, scores, tuple(warnings))
+
+
+def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_names: list[str],
+                class_names: list[str] | None, rules: Rules) -> tuple[dict[str, str], dict[int, float], list[str]]:
+    """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names.
+    Returns rel -> cluster name, the auto-k silhouette scores, and warnings."""
+    if not members:
+        return {}, {}, []
+    vectors = np.stack([m.vector for m in members])
+    clusterer = VideoClusterer(rules.n_clusters, rules.seed).fit(vectors)
+    warnings = [clusterer.warning_] if clusterer.warning_ else []
+    labels = clusterer.labels_
+    mapping: dict[int, str] = {}
+    if old_names:
+        x = prepare(vectors, clusterer.mean_)
+        folders = [folder_of.get(m.rel) for m in members]
+        old_centroids = np.stack([l2n(x[[f == name for f in folders]].mean(0)) if name in folders
+                                  else np.zeros(x.shape[1], np.float32) for name in old_names])
+        mapping = match_clusters(labels, folders, clusterer.centroids_, old_names, old_centroids)
+    numbers, n = [], next_number(old_names)
+    for c in range(clusterer.n_clusters_):
+        numbers.append(0 if c in mapping else n)
+        n += c not in mapping
+    fresh = cluster_names(labels, [m.class_scores for m in members], class_names, rules.naming,
+                          numbers=numbers, taken=set(old_names))
+    names = [mapping.get(c, fresh[c]) for c in range(clusterer.n_clusters_)]
+    return {m.rel: names[c] for m, c in zip(members, labels)}, clusterer.scores_, warnings
+
+
+def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters: ClusterSet,
+               class_names: list[str] | None, rules: Rules) -> tuple[dict[str, str], dict[str, float]]:
+    """Videos in cluster folders stay (hand moves are truth); the others join the nearest centroid, open a new
+    cluster when --clusters allows more than exist, or go to _unsorted."""
+    assigned = {m.rel: folder_of[m.rel] for m in members if folder_of[m.rel]}
+    found: dict[str, float] = {}
+    outside = sorted((m for m in members if not folder_of[m.rel]), key=lambda m: m.rel)
+    if not outside:
+        return assigned, found
+    mean = clusters.mean if clusters.mean is not None else library_mean(np.stack([m.vector for m in members]))
+    usable = [c for c in clusters.rows if c.centroid is not None]
+    names = [c.name for c in usable]
+    centroids = np.stack([c.centroid for c in usable])
+    all_names = clusters.names
+    for m, x in zip(outside, prepare(np.stack([m.vector for m in outside]), mean)):
+        d = distances(x, centroids)[0]
+        j = int(np.argmin(d))
+        if d[j] <= rules.max_distance:
+            assigned[m.rel] = names[j]
+        elif rules.n_clusters is not None and len(all_names) < rules.n_clusters:
+            name = cluster_names(np.zeros(1, int), [m.class_scores], class_names, rules.naming,
+                                 numbers=[next_number(all_names)], taken=set(all_names) | {UNSORTED})[0]
+            all_names.append(name)
+            names.append(name)
+            centroids = np.vstack([centroids, x])
+            assigned[m.rel] = name
+        else:
+            assigned[m.rel] = UNSORTED
+        found[m.rel] = float(d[j])
+    return assigned, found
+
+
+def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str],
+              reset_mean: bool) -> tuple[ClusterSet, dict[str, str]]:
+    """The clusters as the folders now hold them (after files moved): each centroid from its folder's videos, so
+    hand moves pull centroids along. Returns the clusters and fingerprint -> folder for every placed video."""
+    known = (set(names) | set(stored.names)) - {UNSORTED}
+    placed = [m for m in members if m.folder in known]
+    mean = stored.mean
+    same_space = stored.space in (None, space) and (mean is None or not placed
+                                                    or len(mean) == placed[0].vector.shape[-1])
+    if placed and (reset_mean or mean is None or not same_space):
+        mean = library_mean(np.stack([m.vector for m in placed]))
+    rows, _ = centroids_from_folders(placed, sorted(known), mean)
+    rows = [r for r in rows if r.size or r.name in present]
+    memberships = {m.fingerprint: m.folder for m in members if m.folder in known or m.folder == UNSORTED}
+    return ClusterSet(tuple(rows), mean, space), memberships

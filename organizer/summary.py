@@ -1,0 +1,100 @@
+"""What a command did, as typed data: the CLI renders it, --json prints it. No dict is read back by key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .types import Failure
+
+
+@dataclass(frozen=True)
+class NewVideo:
+    """A video found outside the cluster folders, where it goes, and how far it is from that cluster's centre."""
+
+    path: str
+    cluster: str
+    distance: float | None
+
+
+@dataclass(frozen=True)
+class ClusterLine:
+    name: str
+    size: int
+    to_move: int = 0
+
+
+@dataclass(frozen=True)
+class VideoLine:
+    """One video's row in the verbose table."""
+
+    path: str
+    cluster: str
+    duration: float
+    frames: int
+    keyframes: int
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of `organize PATH`: what was planned, what moved, what was skipped and why."""
+
+    root: str
+    dest: str
+    dry_run: bool
+    manifest: str
+    report: str | None
+    mode: str
+    videos: int
+    cached: int
+    new: tuple[NewVideo, ...]
+    clusters: tuple[ClusterLine, ...]
+    auto_scores: dict[int, float]
+    planned: int
+    moved: int
+    in_place: int
+    skipped: tuple[Failure, ...]
+    downloading: tuple[Failure, ...]
+    errors: tuple[Failure, ...]
+    recovered: int
+    frames: int
+    frames_reused: int
+    backend: str
+    warnings: tuple[str, ...]
+    seconds: float
+    video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return 5 if self.errors else 0
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("video_lines")
+        data["clusters"] = [{"name": c.name, "size": c.size} for c in self.clusters]
+        data["auto_scores"] = {str(k): round(v, 4) for k, v in self.auto_scores.items()}
+        data["seconds"] = round(self.seconds, 2)
+        data["exit_code"] = self.exit_code
+        return json.dumps(data, ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class MoveReport:
+    """The outcome of `organize apply` or `organize undo`."""
+
+    run: str
+    moved: int
+    recovered: int = 0
+    skipped: tuple[Failure, ...] = ()
+    errors: tuple[Failure, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 5 if self.errors else 0
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("dry_run")
+        data["exit_code"] = self.exit_code
+        return json.dumps(data, ensure_ascii=True)

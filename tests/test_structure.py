@@ -1,0 +1,84 @@
+"""The shape the architecture promises (docs/DESIGN.md): small modules and functions, imports in one direction."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "organizer"
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, absolute, at any depth (lazy imports inside functions included)."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[:len(base) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module
+            found.add(name)
+            found |= {f"{name}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    too_long = []
+    for path in MODULES:
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 60:
+                    too_long.append(f"{path.name}:{node.name}: {length} lines")
+    assert too_long == []
+
+
+def test_the_cli_only_parses_and_renders():
+    for path in (PACKAGE / "cli").glob("*.py"):
+        bad = {m for m in imports_of(path) if m.split(".")[:2] in (["organizer", "state"], ["organizer", "mover"],
+                                                                  ["organizer", "pipeline"])}
+        assert bad == set(), f"{path.name} imports {bad}"
+
+
+def test_the_core_never_imports_click_or_rich():
+    for path in MODULES:
+        if "cli" in path.relative_to(PACKAGE).parts:
+            continue
+        bad = {m for m in imports_of(path) if m.split(".")[0] in ("click", "rich")}
+        assert bad == set(), f"{path.name} imports {bad}"
+
+
+def test_one_model_identity_decides_the_feature_space(tmp_path):
+    """The space (and the analysis key) follows the model's content, not its path, labels, runtime or threads."""
+    from organizer.analysis import AnalysisParams
+    from organizer.config import Settings
+    from organizer.features import FeatureSpec
+
+    a, b, c = tmp_path / "a.tflite", tmp_path / "copy-of-a.tflite", tmp_path / "c.tflite"
+    a.write_bytes(b"model A")
+    b.write_bytes(b"model A")
+    c.write_bytes(b"model C")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("x\n")
+    params = AnalysisParams()
+
+    def spec(**kw):
+        return FeatureSpec.from_settings(Settings(**kw))
+    base = spec(features_model=str(a))
+    assert spec(features_model=str(b)).space == base.space
+    assert spec(features_model=str(a), features_labels=str(labels), features_threads=3).space == base.space
+    assert spec(features_model=str(c)).space != base.space
+    assert params.key(spec(features_model=str(c))) != params.key(base)
+    assert spec(features_weights="random").space != spec(features_weights="random", seed=1).space
+    assert spec(features_weights="random", features_backend="keras").space == spec(features_weights="random").space
+    assert not hasattr(Settings, "feature_identity")
