@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 
@@ -17,3 +18,20 @@ def now_iso() -> str:
 def stamp(micro: bool = False) -> str:
     """A compact UTC stamp for file names: 20261126T185050Z (or with microseconds)."""
     return utc_now().strftime("%Y%m%dT%H%M%S%fZ" if micro else "%Y%m%dT%H%M%SZ")
+
+
+class Laps:
+    """Seconds spent in each phase of a run, in order (reported in --json as `timings`)."""
+
+    def __init__(self) -> None:
+        self.started = self._last = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return time.monotonic() - self.started

@@ -41,6 +41,9 @@ OPTIONS: dict[str, Option] = {
     "features.backend": Option("auto", str, "How InceptionV3 runs: 'auto' converts it once to TFLite (cached under "
                                "~/.cache/organizer, checked against Keras, about 5x faster) and falls back to Keras "
                                "when that fails; 'keras' always uses Keras.", choices=("auto", "keras")),
+    "features.precision": Option("float32", str, "How InceptionV3 computes through Keras: 'float32', or 'bfloat16' "
+                                 "(much faster on GPUs and AMX CPUs; features differ slightly, so cached analyses are "
+                                 "made again). Ignored for --model.", choices=("float32", "bfloat16")),
     "features.reuse_below": Option(2.0, float, "A sampled frame whose 32x32 grey thumbnail differs from the last "
                                    "frame sent to the model by less than this (mean absolute difference, 0-255) "
                                    "reuses its features instead of running the model (0 disables).", 0.0, 255.0),
@@ -68,6 +71,19 @@ OPTIONS: dict[str, Option] = {
                                      "open a new cluster when --clusters allows more than exist.", 0.0, 2.0),
     "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
                                     "downloading and left alone.", 0.0, 1e9),
+    "engine.workers": Option("auto", str, "Worker processes that analyse videos: a number, or 'auto' for one per "
+                             "usable CPU core. Each loads the model once; inference threads are split between them."),
+    "engine.video_timeout": Option(600.0, float, "A video whose analysis takes longer than this many seconds is "
+                                   "stopped, skipped with the reason and remembered (not retried every night).",
+                                   1.0, 86400.0),
+    "engine.executor": Option("local", str, "Where videos are analysed: 'local' (worker processes on this machine) "
+                              "or 'ray' (an existing Ray cluster; pip install 'organizer[ray]').",
+                              choices=("local", "ray")),
+    "engine.ray_address": Option("", str, "The Ray cluster to use with executor 'ray' (host:port); empty: "
+                                 "$RAY_ADDRESS, else a Ray started on this machine."),
+    "engine.model_process": Option("auto", str, "Run the model in one process that batches frames across videos "
+                                   "(for a GPU): 'auto' (on with Keras and a visible NVIDIA GPU), 'on' or 'off'.",
+                                   choices=("auto", "on", "off")),
 }
 
 def _num(x: float) -> str:
@@ -95,6 +111,7 @@ class Settings:
     features_batch_size: int = OPTIONS["features.batch_size"].default
     features_threads: int = OPTIONS["features.threads"].default
     features_backend: str = OPTIONS["features.backend"].default
+    features_precision: str = OPTIONS["features.precision"].default
     features_reuse_below: float = OPTIONS["features.reuse_below"].default
     keyframes_blur_ratio: float = OPTIONS["keyframes.blur_ratio"].default
     keyframes_dark_max: float = OPTIONS["keyframes.dark_max"].default
@@ -108,11 +125,21 @@ class Settings:
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
     placement_max_distance: float = OPTIONS["placement.max_distance"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
+    engine_workers: str = OPTIONS["engine.workers"].default
+    engine_video_timeout: float = OPTIONS["engine.video_timeout"].default
+    engine_executor: str = OPTIONS["engine.executor"].default
+    engine_ray_address: str = OPTIONS["engine.ray_address"].default
+    engine_model_process: str = OPTIONS["engine.model_process"].default
 
     @property
     def n_clusters(self) -> int | None:
         """The requested cluster count, or None for auto."""
         return None if self.clusters == "auto" else int(self.clusters)
+
+    @property
+    def n_workers(self) -> int | None:
+        """The requested number of worker processes, or None for one per usable core."""
+        return None if self.engine_workers == "auto" else int(self.engine_workers)
 
     def as_dict(self) -> dict[str, Any]:
         return {key: getattr(self, _attr(key)) for key in OPTIONS}
@@ -121,19 +148,24 @@ class Settings:
 assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"
 
 
+def _count_or_auto(key: str, value: Any) -> str:
+    """A positive whole number or 'auto' (clusters, workers)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(f"{key} must be a positive whole number or 'auto', not {value!r}.") from None
+    if number < 1:
+        raise ConfigError(f"{key} must be at least 1 (got {number}); use 'auto' to let organize choose.")
+    return str(number)
+
+
 def _coerce(key: str, value: Any) -> Any:
     opt = OPTIONS[key]
-    if key == "clusters":
-        text = str(value).strip().lower()
-        if text == "auto":
-            return "auto"
-        try:
-            number = int(text)
-        except ValueError:
-            raise ConfigError(f"clusters must be a positive whole number or 'auto', not {value!r}.") from None
-        if number < 1:
-            raise ConfigError(f"clusters must be at least 1 (got {number}); use 'auto' to let organize choose.")
-        return str(number)
+    if key in ("clusters", "engine.workers"):
+        return _count_or_auto(key, value)
     try:
         if opt.kind is bool:
             converted: Any = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")

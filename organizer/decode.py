@@ -1,12 +1,23 @@
-"""Frame sampling. OpenCV first; PyAV (FFmpeg) for what OpenCV cannot open or decode."""
+"""Frame sampling. OpenCV first; PyAV (FFmpeg) for what OpenCV cannot open or decode.
+
+Media are opened by a path that is always valid (/proc/self/fd/N of a descriptor we opened without following
+links or blocking), never by their own name: FFmpeg inside OpenCV crashes on names that are not UTF-8, and a FIFO
+swapped in after the scan must be refused, not waited on. Decoding runs in worker processes (engine.py), where a
+crash costs one file.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 # FFmpeg inside OpenCV prints to stderr for every broken file; our own messages say it better.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -28,32 +39,40 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 320  # frames are kept with their shorter side at most this long: enough for 299 px models and gates
 
-# Counts decoded videos; tests use it to prove that a cached re-run decodes nothing.
-DECODE_COUNTER = {"videos": 0, "probes": 0, "seeks": 0}
+# Counts decoded videos in this process (tests use it to prove the parent decodes nothing).
+DECODE_COUNTER = {"videos": 0, "seeks": 0}
+PROC_FD = "/proc/self/fd"
 
 
-def probe_duration(path: Path) -> float | None:
-    """The duration the container declares (no frame is decoded), or None when it cannot be read."""
-    DECODE_COUNTER["probes"] += 1
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+@contextlib.contextmanager
+def media_path(path: str | os.PathLike) -> Iterator[str]:
+    """A path FFmpeg can always open for this file, valid inside the `with`: raises VideoUnreadable for what is
+    not a regular, non-empty file (a FIFO, socket, device, link, or a name that vanished)."""
     try:
-        if cap.isOpened():
-            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-            count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
-            if 0 < fps <= 1000 and count > 0:
-                return count / fps
-    except cv2.error:
-        pass
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise VideoUnreadable("is a symbolic link; links are never followed") from None
+        raise VideoUnreadable(f"cannot be read ({exc.strerror}); check that it exists and its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise VideoUnreadable("is not a regular file (a FIFO, socket or device); it was not read")
+        if st.st_size == 0:
+            raise VideoUnreadable("is empty (0 bytes); it may be an interrupted download")
+        if os.path.isdir(PROC_FD):
+            yield f"{PROC_FD}/{fd}"
+            return
+        folder = tempfile.mkdtemp(prefix="organize-media-")      # no /proc: a link with a safe name instead
+        try:
+            link = os.path.join(folder, "media" + os.path.splitext(os.fsdecode(path))[1].encode(
+                "ascii", "replace").decode("ascii").replace("?", "_"))
+            os.symlink(os.path.abspath(path), link)
+            yield link
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     finally:
-        cap.release()
-    try:
-        import av
-        with av.open(str(path)) as container:
-            if container.duration:
-                return container.duration / 1_000_000
-    except Exception:   # not a video, truncated, unreadable: the analysis will say so
-        pass
-    return None
+        os.close(fd)
 
 
 def sample_times(duration: float, fps: float, max_frames: int, min_frames: int) -> list[float]:
@@ -197,22 +216,16 @@ def _short(exc: Exception) -> str:
 
 
 def _decode(path: Path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SECONDS) -> SampledFrames:
-    path = Path(path)
-    try:
-        size = os.stat(path).st_size
-    except OSError as exc:
-        raise VideoUnreadable(f"cannot be read ({exc.strerror}); check that it exists and its permissions") from None
-    if size == 0:
-        raise VideoUnreadable("is empty (0 bytes); it may be an interrupted download")
-    DECODE_COUNTER["videos"] += 1
-    sampled = None
-    try:
-        sampled = _decode_opencv(path, pick, side, seek_seconds)
-    except cv2.error as exc:
-        log.debug("OpenCV failed on %s: %s", path, exc)
-    if sampled is None:
-        sampled = _decode_pyav(path, pick, side)
-    return sampled
+    with media_path(path) as safe:
+        DECODE_COUNTER["videos"] += 1
+        sampled = None
+        try:
+            sampled = _decode_opencv(safe, pick, side, seek_seconds)
+        except cv2.error as exc:
+            log.debug("OpenCV failed on %s: %s", path, exc)
+        if sampled is None:
+            sampled = _decode_pyav(safe, pick, side)
+        return sampled
 
 
 def sample_video(path: Path, fps: float = 1.0, max_frames: int = 64, min_frames: int = 3,

@@ -1,43 +1,33 @@
 """Analyse many videos: jobs in, outcomes out as they finish. The executor decides where the work runs.
 
-`InlineExecutor` runs the worker function in this process (decoding one or two videos ahead in a thread).
+- `LocalExecutor`: a pool of worker processes (the default). Each loads the model once; inference threads are
+  split so that workers x threads does not exceed the usable cores. A worker that crashes or overruns the time
+  limit costs the one video it had; it is replaced and the run goes on.
+- `InlineExecutor`: the same worker function in this process (library use and tests; no isolation).
+- `RayExecutor` (engine_ray.py): the same worker function in Ray actors across machines.
+With `engine.model_process` on, one model process batches frames across videos for the workers (a GPU).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from dataclasses import dataclass
+import os
+import time
+from collections import deque
+from dataclasses import replace
+from multiprocessing.connection import wait
 from typing import Iterator, Protocol, Sequence
 
-from .analysis import AnalysisParams, analyse_video, sample
-from .errors import OrganizerError, VideoUnreadable
+from .analysis import AnalysisParams
+from .errors import ModelUnavailable
 from .features import FeatureSpec, load_backend
-from .types import Analysis
+from .workers import Job, Outcome, WorkerProcess, run_job
+
+__all__ = ["Executor", "InlineExecutor", "Job", "LocalExecutor", "Outcome", "make_executor", "usable_cores"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One video to analyse: its content key (fingerprint), where it is, and its size (big ones go first)."""
-
-    key: str
-    path: str
-    size: int = 0
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of a job: an analysis, or why there is none."""
-
-    job: Job
-    analysis: Analysis | None = None
-    failure: str | None = None
-    remember: bool = False            # the failure is the content's (remember it), not a passing problem
-    backend: str = ""                 # the name of the backend that computed the features
+STARTUP_SECONDS = 900.0        # a worker may take this long to load the model (a first InceptionV3 conversion)
+STARTED = {"workers": 0}       # worker processes started in this process (tests: a no-op run starts none)
 
 
 class Executor(Protocol):
@@ -46,71 +36,145 @@ class Executor(Protocol):
         video); a video problem is an Outcome with a failure."""
 
 
-def prefetch(items: list, fn, depth: int = 2) -> Iterator[tuple[object, object, BaseException | None]]:
-    """Yield (item, fn(item), None) or (item, None, error) in order, computing fn up to `depth` items ahead in a
-    background thread. The queue is bounded, so at most depth + 2 results exist at once whatever the input size."""
-    results: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-    done = object()
-
-    def put(value) -> bool:
-        while not stop.is_set():
-            try:
-                results.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        for item in items:
-            if stop.is_set():
-                return
-            try:
-                value = (item, fn(item), None)
-            except BaseException as exc:      # handed to the consumer, which decides
-                value = (item, None, exc)
-            if not put(value):
-                return
-        put(done)
-
-    worker = threading.Thread(target=work, name="organize-decode", daemon=True)
-    worker.start()
+def usable_cores() -> int:
     try:
-        while True:
-            value = results.get()
-            if value is done:
-                return
-            yield value
-    finally:
-        stop.set()
-        worker.join(timeout=30)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:       # not Linux
+        return os.cpu_count() or 1
 
 
 class InlineExecutor:
-    """Runs the analysis in this process: decoding in a background thread, the model in the caller's thread."""
+    """The worker function in this process, one job after another. No isolation: for library use and tests."""
 
     def __init__(self, spec: FeatureSpec, params: AnalysisParams):
         self.spec, self.params = spec, params
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
-        decoded = prefetch(list(jobs), lambda job: sample(job.path, self.params))
-        try:
-            for job, sampled, error in decoded:
-                yield self._one(job, sampled, error)
-        finally:
-            decoded.close()
+        for job in jobs:
+            yield run_job(job, self.params, load_backend(self.spec))
 
-    def _one(self, job: Job, sampled, error) -> Outcome:
+
+class LocalExecutor:
+    """A pool of worker processes on this machine."""
+
+    def __init__(self, spec: FeatureSpec, params: AnalysisParams, workers: int | None = None,
+                 video_timeout: float = 600.0, debug: bool = False, model_process: bool = False):
+        self.spec, self.params = spec, params
+        self.workers = workers or usable_cores()
+        self.threads = max(1, usable_cores() // self.workers)
+        if spec.threads:
+            self.threads = min(self.threads, spec.threads)
+        self.video_timeout = video_timeout
+        self.debug = debug
+        self.model_process = model_process
+        if model_process:         # a video's frames go to the model process in one request; it batches them
+            self.params = replace(params, batch_size=params.max_frames * 4)
+        self.peak_rss: list[float] = []        # MiB, per worker that finished (and the model process)
+        self.model_stats: dict = {}            # what the model process measured (busy seconds, frames, calls)
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
+        queue = deque(jobs)
+        if not queue:
+            return
+        server = self._start_server() if self.model_process else None
+        pool: list[WorkerProcess] = []
         try:
-            if error is not None:
-                raise error
-            backend = load_backend(self.spec)
-            return Outcome(job, analyse_video(job.path, self.params, backend, sampled), backend=backend.name)
-        except VideoUnreadable as exc:
-            return Outcome(job, failure=str(exc), remember=True)
-        except OrganizerError:
-            raise          # model, configuration or state problems concern every video
-        except Exception as exc:   # one bad video never aborts the batch
-            log.debug("unexpected failure on %s", job.path, exc_info=True)
-            return Outcome(job, failure=f"could not be processed ({type(exc).__name__}: {exc})")
+            first = self._spawn(server)
+            pool.append(first)
+            if _needs_conversion(self.spec):      # one worker converts InceptionV3; the others then load it
+                self._await_ready(first)
+            pool += [self._spawn(server) for _ in range(min(self.workers, len(queue)) - 1)]
+            yield from self._drive(pool, queue)
+        finally:
+            for worker in pool:
+                worker.stop()
+                self.peak_rss.append(worker.peak_rss)
+            if server is not None:
+                self.model_stats = server.stop()
+                self.peak_rss.append(self.model_stats.pop("peak_rss", 0.0))
+
+    def _spawn(self, server) -> WorkerProcess:
+        STARTED["workers"] += 1
+        remote = server.handle() if server is not None else None
+        return WorkerProcess(self.spec, self.params, self.threads, self.debug, remote)
+
+    def _start_server(self):
+        from .model_server import ModelServer
+        return ModelServer(self.spec, self.debug)
+
+    def _await_ready(self, worker: WorkerProcess) -> None:
+        while not worker.ready:
+            message = worker.wait_message(STARTUP_SECONDS)
+            self._check_start(worker, message)
+
+    @staticmethod
+    def _check_start(worker: WorkerProcess, message) -> None:
+        if message[0] == "fatal":
+            raise ModelUnavailable(message[1])
+        if message[0] in ("dead", "timeout") and not worker.ready:
+            raise ModelUnavailable(f"A worker process could not load the feature model ({message[0]}, "
+                                   f"{message[1]}); run with --debug to see what it printed.")
+
+    def _drive(self, pool: list[WorkerProcess], queue: deque) -> Iterator[Outcome]:
+        while queue or any(w.job is not None for w in pool):
+            for worker in pool:
+                if not worker.ready and time.monotonic() - worker.started > STARTUP_SECONDS:
+                    self._check_start(worker, ("timeout", STARTUP_SECONDS))
+            for worker in pool:
+                if worker.ready and worker.job is None and queue:
+                    worker.send(queue.popleft())
+            busy = [w for w in pool if w.job is not None]
+            deadline = min((w.since + self.video_timeout for w in busy), default=time.monotonic() + 5)
+            wait([w.conn for w in pool], max(0.0, deadline - time.monotonic()))   # a death reads as EOF
+            for worker in pool:
+                yield from self._collect(worker)
+            for worker in pool:
+                if worker.job is not None and time.monotonic() - worker.since > self.video_timeout:
+                    outcome = worker.lost(("timeout", self.video_timeout))
+                    worker.restart()
+                    STARTED["workers"] += 1
+                    yield outcome
+
+    def _collect(self, worker: WorkerProcess) -> Iterator[Outcome]:
+        """Everything this worker has said, and its death."""
+        while worker.conn.poll():
+            message = worker.receive()
+            if message[0] == "done":
+                worker.job = None
+                yield message[1]
+            elif message[0] in ("fatal", "dead"):
+                self._check_start(worker, message)
+                if message[0] == "fatal":
+                    raise ModelUnavailable(message[1])
+                outcome = worker.lost(message) if worker.job is not None else None
+                worker.restart()
+                STARTED["workers"] += 1
+                if outcome is not None:
+                    yield outcome
+                return
+
+
+def _needs_conversion(spec: FeatureSpec) -> bool:
+    if spec.family != "inceptionv3" or spec.runtime == "keras":
+        return False
+    from .features.convert import converted_path
+    return not converted_path(spec).is_file()
+
+
+def make_executor(settings, spec: FeatureSpec, params: AnalysisParams, debug: bool = False) -> Executor:
+    """The executor the settings ask for."""
+    if settings.engine_executor == "ray":
+        from .engine_ray import RayExecutor
+        return RayExecutor(spec, params, settings.engine_ray_address, settings.engine_video_timeout, debug)
+    return LocalExecutor(spec, params, settings.n_workers, settings.engine_video_timeout, debug,
+                         model_process_wanted(settings, spec))
+
+
+def model_process_wanted(settings, spec: FeatureSpec) -> bool:
+    """Batch frames across videos in one model process: asked for, or 'auto' with Keras on a visible GPU."""
+    if settings.engine_model_process != "auto":
+        return settings.engine_model_process == "on"
+    keras = spec.family == "inceptionv3" and (spec.runtime == "keras" or os.environ.get(
+        "KERAS_BACKEND", "tensorflow") != "tensorflow")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0") not in ("", "-1")
+    return keras and visible and os.path.exists("/dev/nvidiactl")

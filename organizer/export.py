@@ -1,4 +1,7 @@
-"""Keyframe export: OUT/<folder>/ with one JPEG per keyframe (named by its time) and keyframes.json."""
+"""Keyframe export: OUT/<folder>/ with one JPEG per keyframe (named by its time) and keyframes.json.
+
+The full-size keyframes are decoded by the workers (a "stills" or "export" job), never in this process.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +9,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .analysis import AnalysisParams
 from .config import Settings
-from .decode import frames_at
-from .engine import Executor, InlineExecutor, Job
+from .engine import Executor, Job, Outcome, make_executor
 from .features import FeatureSpec
-from .images import decode_jpeg, encode_jpeg
-from .types import VideoFile, VideoResult
-
-
-def export_keyframes(result: VideoResult, out_dir: Path, folder_name: str | None = None) -> Path:
-    """Write the keyframes of one video at full resolution (the thumbnail where a frame cannot be decoded)."""
-    video, analysis = result.video, result.analysis
-    folder = Path(out_dir) / (folder_name or video.path.stem)
-    folder.mkdir(parents=True, exist_ok=True)
-    kf = analysis.keyframes
-    full = frames_at(video.path, list(kf.frame_numbers), side=None)
-    by_number = dict(zip(full.indices, full.frames))
-    entries = []
-    thumbs = list(analysis.thumbnails) + [b""] * len(kf.times)
-    for t, number, sharp, thumb in zip(kf.times, kf.frame_numbers, kf.sharpness, thumbs):
-        image = by_number.get(number)
-        data = encode_jpeg(image, 92) if image is not None else thumb
-        if not data or (image is None and decode_jpeg(data) is None):
-            continue
-        name = f"{t:08.3f}s.jpg"
-        (folder / name).write_bytes(data)
-        entries.append({"time": round(t, 3), "frame": int(number), "file": name, "sharpness": round(sharp, 2)})
-    meta = {"video": video.path.name, "duration": round(analysis.duration, 3), "keyframes": entries}
-    (folder / "keyframes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return folder
+from .types import Analysis
 
 
 @dataclass(frozen=True)
 class Exported:
-    """One video of `organize keyframes`: where its keyframes went, or why it could not be read."""
+    """One video: where its keyframes went, or why they could not be exported."""
 
     video: str
     folder: str | None
@@ -50,25 +28,72 @@ class Exported:
     reason: str | None = None
 
 
-def export_videos(videos: list[Path], settings: Settings, out_dir: Path,
-                  executor: Executor | None = None) -> Iterator[Exported]:
-    """Analyse each video and export its keyframes; outcomes are yielded as the videos finish."""
-    spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
-    executor = executor or InlineExecutor(spec, params)
-    jobs, paths = [], {}
-    for n, video in enumerate(videos):
-        if not Path(video).is_file():
-            yield Exported(str(video), None, reason="does not exist or is not a regular file")
+def write_keyframes(folder: Path, name: str, analysis: Analysis, stills: dict[int, bytes]) -> int:
+    """Write the JPEGs (full size where decoded, else the thumbnail) and keyframes.json; returns how many."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kf = analysis.keyframes
+    thumbs = list(analysis.thumbnails) + [b""] * len(kf.times)
+    entries = []
+    for t, number, sharp, thumb in zip(kf.times, kf.frame_numbers, kf.sharpness, thumbs):
+        data = stills.get(number) or thumb
+        if not data:
             continue
-        jobs.append(Job(str(n), os.fspath(video), os.path.getsize(video), str(video)))
-        paths[str(n)] = Path(video)
+        file = f"{t:08.3f}s.jpg"
+        (folder / file).write_bytes(data)
+        entries.append({"time": round(t, 3), "frame": int(number), "file": file, "sharpness": round(sharp, 2)})
+    meta = {"video": name, "duration": round(analysis.duration, 3), "keyframes": entries}
+    (folder / "keyframes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return len(entries)
+
+
+def folder_names(paths: Iterable[str]) -> dict[str, str]:
+    """A distinct folder name per video: its stem, then 'stem (2)', ... for other videos with the same stem."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for path in paths:
+        stem = Path(path).stem or Path(path).name
+        name, n = stem, 2
+        while name in taken:
+            name, n = f"{stem} ({n})", n + 1
+        taken.add(name)
+        names[path] = name
+    return names
+
+
+def export_analysed(items: list[tuple[str, Analysis]], out_dir: Path, executor: Executor) -> dict[str, Path]:
+    """Export videos already analysed (path, analysis): the workers decode the full-size keyframes."""
+    names = folder_names(p for p, _ in items)
+    by_path = dict(items)
+    jobs = [Job(path, path, os.path.getsize(path), path, task="stills", frames=a.keyframes.frame_numbers)
+            for path, a in items]
+    written = {}
     for outcome in executor.run(jobs):
-        video = paths[outcome.job.key]
-        if outcome.analysis is None:
-            yield Exported(str(video), None, reason=outcome.failure)
+        path = outcome.job.path
+        folder = Path(out_dir) / names[path]
+        write_keyframes(folder, Path(path).name, by_path[path], dict(outcome.stills))
+        written[path] = folder
+    return written
+
+
+def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executor: Executor | None = None,
+                  debug: bool = False) -> Iterator[Exported]:
+    """Analyse each video and export its keyframes; results are yielded as the videos finish."""
+    spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
+    executor = executor or make_executor(settings, spec, params, debug)
+    names = folder_names(os.fspath(v) for v in videos)
+    jobs = []
+    for video in videos:
+        path = os.fspath(video)
+        if not os.path.isfile(path):
+            yield Exported(path, None, reason="does not exist or is not a regular file")
             continue
-        st = os.stat(video)
-        result = VideoResult(VideoFile(video, video.name, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino),
-                             outcome.job.key, outcome.analysis)
-        folder = export_keyframes(result, out_dir)
-        yield Exported(str(video), str(folder), len(outcome.analysis.keyframes.indices))
+        jobs.append(Job(path, path, os.path.getsize(path), path, task="export"))
+    for outcome in executor.run(jobs):
+        yield _exported(outcome, Path(out_dir) / names[outcome.job.path])
+
+
+def _exported(outcome: Outcome, folder: Path) -> Exported:
+    if outcome.analysis is None:
+        return Exported(outcome.job.path, None, reason=outcome.failure)
+    count = write_keyframes(folder, Path(outcome.job.path).name, outcome.analysis, dict(outcome.stills))
+    return Exported(outcome.job.path, str(folder), count)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# scikit-learn is imported where it is used: importing it costs ~1.7 s, and a nightly run with nothing new
-# never clusters.
+from .kmeans import kmeans, silhouette
 
 THUMB = 32           # side of the grey/colour thumbnails used for pixel comparisons
 SAME_PICTURE_MAD = 0.06   # mean absolute thumbnail difference (0-1) under which two frames show one picture
@@ -145,9 +144,6 @@ class KeyframeSelector:
         mads = mad[int(np.argmin(mad.sum(1)))]
         if mads.max() <= SAME_PICTURE_MAD:
             return np.zeros(n, dtype=int), 0.0
-        from sklearn.cluster import KMeans
-        from sklearn.metrics import silhouette_score
-
         # Frames that reused a neighbour's features (the pre-filter) are exact duplicates: k beyond the number of
         # distinct rows cannot form clusters.
         distinct = len(np.unique(x, axis=0))
@@ -156,10 +152,10 @@ class KeyframeSelector:
         k_max = min(n - 1, distinct, self.max_keyframes, max(2, 2 * math.isqrt(n)))
         best_labels, best_score = np.zeros(n, dtype=int), -1.0
         for k in range(2, k_max + 1):
-            labels = KMeans(k, n_init=3, random_state=self.random_state).fit_predict(x)
-            if len(set(labels)) < 2:
+            labels = kmeans(x, k, n_init=3, seed=self.random_state)
+            if len(set(labels.tolist())) < 2:
                 continue
-            score = float(silhouette_score(x, labels))
+            score = silhouette(x, labels)
             if score > best_score + 1e-6:
                 best_labels, best_score = labels, score
         if best_score < self.min_silhouette:

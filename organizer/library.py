@@ -16,6 +16,7 @@ from .analysis import AnalysisParams
 from .config import OPTIONS, Settings, resolve
 from .errors import LibraryNotWritable, LockBusy, OrganizerError
 from .features import FeatureSpec
+from .engine import make_executor
 from .inventory import identify
 from .clock import now_iso, stamp
 from .layout import Layout, not_writable
@@ -27,6 +28,7 @@ from .scan import scan
 from .state import LibraryState, RunRecord
 from .summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
 from .types import Failure
+from .workers import peak_rss_mib
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class RunOptions:
     report: Path | None = None
     keyframes_dir: Path | None = None
     recluster: bool = False
+    retry_failed: bool = False
+    debug: bool = False
 
 
 @contextlib.contextmanager
@@ -106,8 +110,10 @@ class Library:
         """Plan the library; write the manifest (and report, keyframes); apply it unless this is a dry run."""
         started = now_iso()
         recovered = 0 if options.dry_run else mover.recover(self.layout)
+        spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
+        executor = make_executor(settings, spec, params, options.debug)
         planned = organize(self.layout.root, settings, options.dest, progress=progress, state=self.state,
-                           recluster=options.recluster,
+                           recluster=options.recluster, executor=executor, retry_failed=options.retry_failed,
                            thumbnails=bool(options.dry_run or options.report or options.keyframes_dir))
         manifest = self.write_manifest(planned.plan, options.manifest)
         report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
@@ -115,15 +121,17 @@ class Library:
             from .report import write_html_report
             write_html_report(report_path, planned, options.dry_run)
         if options.keyframes_dir:
-            from .export import export_keyframes
-            for r in planned.results:
-                export_keyframes(r, options.keyframes_dir)
+            from .export import export_analysed
+            export_analysed([(os.fspath(r.video.path), r.analysis) for r in planned.results],
+                            options.keyframes_dir, executor)
         applied = None
         if not options.dry_run:
             applied = mover.apply_plan(planned.plan, self.layout)
             if planned.changed or applied.moved or recovered:
                 self.refresh(planned.plan, settings)
-        report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered)
+        report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
+                             peak_rss_mib() + sum(getattr(executor, "peak_rss", [])),
+                             getattr(executor, "model_stats", {}))
         self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
                                         report.videos, len(report.new), report.moved,
                                         len(report.skipped), len(report.downloading), len(report.errors),
@@ -183,7 +191,7 @@ class Library:
 
 
 def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_run: bool, applied,
-                recovered: int) -> RunReport:
+                recovered: int, memory_mib: float, model_stats: dict) -> RunReport:
     plan, placement = planned.plan, planned.placement
     to_move: dict[str, int] = {}
     for m in plan.moves:
@@ -203,7 +211,8 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         in_place=plan.in_place, skipped=skipped, downloading=tuple(plan.downloading),
         errors=tuple(Failure(p, r) for p, r in (applied.failed if applied else [])), recovered=recovered,
         frames=planned.frames, frames_reused=planned.reused, backend=planned.backend,
-        warnings=placement.warnings, seconds=planned.seconds,
+        warnings=planned.notes + placement.warnings, seconds=planned.seconds, memory_mib=round(memory_mib),
+        timings={**planned.timings, **model_stats},
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import AnalysisParams
+from .clock import Laps
 from .config import Settings
-from .engine import Executor, InlineExecutor, Job
+from .engine import Executor, Job, make_executor, usable_cores
 from .errors import NothingProcessed, OrganizerError
 from .features import FeatureSpec, imagenet_classes, read_labels
 from .inventory import Identified, identify
@@ -58,6 +59,8 @@ class Planned:
     seconds: float
     changed: bool                      # False: the library is as the last run left it (no state refresh needed)
     spec: FeatureSpec
+    notes: tuple[str, ...] = ()        # warnings about how the run was done (not about the clusters)
+    timings: dict[str, float] = field(default_factory=dict)    # seconds per phase
 
 
 def check_request(root, dest, settings: Settings, recluster: bool) -> Request:
@@ -81,24 +84,32 @@ def class_names(spec: FeatureSpec) -> list[str] | None:
 
 def organize(root, settings: Settings, dest=None, progress: Progress | None = None, now: float | None = None,
              state: LibraryState | None = None, recluster: bool = False, thumbnails: bool = True,
-             executor: Executor | None = None) -> Planned:
+             executor: Executor | None = None, retry_failed: bool = False) -> Planned:
     """Analyse the videos under root (through the state's cache) and plan where each goes. Changes no video.
 
-    thumbnails=False skips loading cached keyframe thumbnails (only the report and keyframe export need them)."""
-    started = time.monotonic()
+    thumbnails=False skips loading cached keyframe thumbnails (only the report and keyframe export need them);
+    retry_failed analyses again the files remembered as impossible to analyse."""
+    laps = Laps()
     request = check_request(root, dest, settings, recluster)
     state = state or LibraryState.memory()
     spec = FeatureSpec.from_settings(settings)
     params = AnalysisParams.from_settings(settings)
     found = scan(request.root, settings.safety_settle_seconds, now=now)
+    laps.lap("scan")
     index = state.stat_index()
     ids, unreadable = identify(found.videos, state, index)
-    analysed = analyse_library(ids, state, params.key(spec), executor or InlineExecutor(spec, params),
+    if retry_failed:
+        state.forget_failures(params.key(spec))
+    laps.lap("identify")
+    analysed = analyse_library(ids, state, params.key(spec), executor or make_executor(settings, spec, params),
                                progress or NoProgress(), thumbnails)
+    laps.lap("analyse")
     if found.videos and not analysed.results:
         raise NothingProcessed(f"None of the {len(found.videos)} video(s) under {request.root} could be processed; "
                                "see the reasons listed for each.")
     placement = _place(request, analysed.results, state, spec)
+    laps.lap("place")
+    notes = _engine_notes(settings)
     plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel])
                                                    for r in analysed.results],
                       settings=settings.as_dict(), skipped=list(found.skipped) + unreadable + list(analysed.failures),
@@ -107,9 +118,18 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     last = state.memberships()
     changed = bool(plan.moves) or set(index) != {(i.video.dev, i.video.ino) for i in ids} or any(
         placement.assigned[r.video.rel] != last.get(r.fingerprint) for r in analysed.results)
+    laps.lap("plan")
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
-                   sum(r.cached for r in analysed.results), analysed.backend, time.monotonic() - started, changed,
-                   spec)
+                   sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
+                   spec, notes, laps.laps)
+
+
+def _engine_notes(settings: Settings) -> tuple[str, ...]:
+    cores = usable_cores()
+    if settings.n_workers and settings.n_workers > cores:
+        return (f"{settings.n_workers} workers on {cores} usable CPU core(s): they will take turns, which is "
+                "allowed but rarely faster than one worker per core.",)
+    return ()
 
 
 def _place(request: Request, results: tuple[VideoResult, ...], state: LibraryState, spec: FeatureSpec
@@ -131,6 +151,11 @@ def folders_in(dest: Path) -> set[str]:
         return set()
 
 
+def _import_sklearn() -> None:
+    import sklearn.cluster  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+
 def analyse_library(ids: list[Identified], state: LibraryState, key: str, executor: Executor,
                     progress: Progress, thumbnails: bool) -> Analysed:
     """Every video's analysis: from the cache, or computed now (once per distinct content) and stored."""
@@ -139,6 +164,8 @@ def analyse_library(ids: list[Identified], state: LibraryState, key: str, execut
     for i in ids:
         if i.fingerprint not in lookup.analyses and i.fingerprint not in lookup.failures:
             jobs.setdefault(i.fingerprint, Job(i.fingerprint, os.fspath(i.video.path), i.video.size, i.video.rel))
+    if jobs:      # clustering follows: import scikit-learn (a second) while the workers analyse
+        threading.Thread(target=_import_sklearn, daemon=True, name="organize-import").start()
     fresh, failed, frames, reused, backend = {}, {}, 0, 0, ""
     progress.start(len(jobs))
     try:

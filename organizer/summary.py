@@ -62,6 +62,8 @@ class RunReport:
     backend: str
     warnings: tuple[str, ...]
     seconds: float
+    memory_mib: float = 0.0            # peak memory of this process plus every worker process
+    timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of the run
     video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
 
     @property

@@ -224,30 +224,24 @@ def _config(tmp_path, reuse: float) -> Path:
 
 
 def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp_path):
-    from organizer.decode import DECODE_COUNTER
-    DECODE_COUNTER.update(videos=0, probes=0)
+    from organizer.engine import STARTED
+    before = STARTED["workers"]
     result = invoke(library, "--recluster", "--dest", tmp_path / "elsewhere", "--dry-run", *MODEL)
     assert result.exit_code == 1 and "--recluster needs the cluster folders inside PATH" in result.output
-    assert DECODE_COUNTER["videos"] == 0 and DECODE_COUNTER["probes"] == 0
+    assert STARTED["workers"] == before, "nothing may be analysed before the arguments are checked"
 
 
 @needs_models
 def test_keyframes_reports_any_failing_video_and_exports_the_others(tmp_path, monkeypatch):
-    from organizer import engine
+    from organizer.workers import FAULT_ENV
     good = write_video(tmp_path / "good.mp4", [1, 2], seconds_each=1.5)
     odd = write_video(tmp_path / "odd.mp4", [3, 4], seconds_each=1.5)
-    real = engine.analyse_video
-
-    def flaky(path, *a, **k):
-        if path.endswith("odd.mp4"):
-            raise RuntimeError("a decoder bug")
-        return real(path, *a, **k)
-    monkeypatch.setattr(engine, "analyse_video", flaky)
+    monkeypatch.setenv(FAULT_ENV, "abort:odd.mp4")
     result = invoke("keyframes", odd, good, "-o", tmp_path / "out", "--model", MNV1, "--json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert [w["video"] for w in data["written"]] == [str(good)]
-    assert "a decoder bug" in data["failed"][0]["reason"]
+    assert "the video decoder crashed on this file (an abort)" in data["failed"][0]["reason"]
 
 
 @needs_models

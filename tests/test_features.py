@@ -155,34 +155,3 @@ def test_near_identical_frames_reuse_features():
     np.testing.assert_array_equal(emb.features[1], emb.features[0])
     np.testing.assert_array_equal(emb.features[3], emb.features[2])
     np.testing.assert_array_equal(emb.features[4], emb.features[0])
-
-
-def test_prefetch_keeps_order_passes_errors_and_stays_bounded():
-    import threading
-    import time
-
-    from organizer.engine import prefetch
-
-    started = []
-    lock = threading.Lock()
-
-    def work(i):
-        with lock:
-            started.append(i)
-        if i == 3:
-            raise ValueError("bad video")
-        return i * 10
-
-    seen = []
-    gen = prefetch(list(range(50)), work, depth=2)
-    for item, value, error in gen:
-        seen.append((item, value, type(error).__name__ if error else None))
-        if item == 5:
-            time.sleep(0.3)                    # a slow consumer: the producer must wait, not run ahead
-            assert len(started) <= 6 + 2 + 1
-        if item == 10:
-            break
-    gen.close()
-    assert seen[:5] == [(0, 0, None), (1, 10, None), (2, 20, None), (3, None, "ValueError"), (4, 40, None)]
-    time.sleep(0.3)
-    assert len(started) <= 11 + 2 + 1, "closing the generator stops the producer"

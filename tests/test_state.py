@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from organizer import features
 from organizer.cli import main
 from organizer.decode import DECODE_COUNTER
+from organizer.engine import STARTED
 from organizer.errors import StateError
 from organizer.state import LibraryState
 from organizer.state_schema import MIGRATIONS, SCHEMA_VERSION, _v1
@@ -67,12 +68,12 @@ def test_no_op_rerun_decodes_nothing_and_loads_no_model(organized):
     root, before = organized
     assert len({before[f"{g}-a.mp4"] for g in GROUPS}) == 3
     assert all(before[f"{g}-a.mp4"] == before[f"{g}-b.mp4"] for g in GROUPS)
-    DECODE_COUNTER.update(videos=0, probes=0)
+    started, decoded = STARTED["workers"], DECODE_COUNTER["videos"]
     features._CACHE.clear()
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
-    assert DECODE_COUNTER["videos"] == DECODE_COUNTER["probes"] == 0, "a no-op re-run must not open any video"
-    assert features._CACHE == {}, "a no-op re-run must not load the model"
+    assert STARTED["workers"] == started, "a no-op re-run starts no worker: it opens no video and loads no model"
+    assert DECODE_COUNTER["videos"] == decoded and features._CACHE == {}, "and the parent itself never does"
     assert data["planned"] == 0 and data["new"] == [] and data["cached"] == 6 and data["mode"] == "assign"
     # the unreadable file is remembered too, with its reason
     assert [s["path"] for s in data["skipped"]] == ["fake.mp4"]
@@ -90,10 +91,9 @@ def test_new_videos_join_the_existing_clusters_and_folders_keep_their_names(orga
     names_before = set(before.values())
     write_video(root / "red-c.mp4", [2, 1, 2], seconds_each=1.5, seed=77)
     write_video(root / "incoming" / "blue-c.mp4", [5, 6], seconds_each=2.0, seed=78)
-    DECODE_COUNTER.update(videos=0)
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
-    assert DECODE_COUNTER["videos"] == 2, "only the two new videos are decoded"
+    assert data["videos"] == 8 and data["cached"] == 6, "only the two new videos are analysed"
     after = folders(root)
     assert after["red-c.mp4"] == before["red-a.mp4"]
     assert after["blue-c.mp4"] == before["blue-a.mp4"]
@@ -168,14 +168,12 @@ def test_a_renamed_cluster_folder_keeps_its_new_name(organized):
 @needs_models
 def test_a_model_change_invalidates_the_cache(organized):
     root, _ = organized
-    DECODE_COUNTER.update(videos=0)
-    result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--model", MNV2, "--labels", LABELS,
-                       "--settle-seconds", "0")
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--model", MNV2, "--settle-seconds", "0")
     assert result.exit_code == 0, result.output
-    assert DECODE_COUNTER["videos"] == 7 and data["cached"] == 0     # six videos and the fake one
-    DECODE_COUNTER.update(videos=0)
+    assert data["cached"] == 0 and data["videos"] == 6, "another model: every video is analysed again"
+    assert "remembered" not in data["skipped"][0]["reason"], "and the fake one is tried again too"
     result, data = run(root, "--clusters", "3", "--json", "--dry-run", "--sample-fps", "2", *MODEL)
-    assert DECODE_COUNTER["videos"] == 7, "a sampling change invalidates the cache too"
+    assert data["cached"] == 0, "a sampling change invalidates the cache too"
 
 
 @needs_models
@@ -271,10 +269,10 @@ def test_byte_identical_copies_share_one_analysis_and_each_stays_where_it_is(org
     red, green = before["red-a.mp4"], before["green-a.mp4"]
     (root / green / "red-a-copy.mp4").write_bytes((root / red / "red-a.mp4").read_bytes())
     os.utime(root / green / "red-a-copy.mp4", (0, 0))
-    DECODE_COUNTER.update(videos=0)
+    started = STARTED["workers"]
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
-    assert DECODE_COUNTER["videos"] == 0, "the copy's content is known: nothing to decode"
+    assert STARTED["workers"] == started, "the copy's content is known: nothing to analyse"
     assert data["planned"] == 0 and data["cached"] == 7
     after = folders(root)
     assert after["red-a.mp4"] == red and after["red-a-copy.mp4"] == green

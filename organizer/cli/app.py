@@ -30,7 +30,26 @@ COMMANDS = ("run", "apply", "undo", "runs", "keyframes")
 FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",
                  "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
                  "labels": "features.labels", "batch_size": "features.batch_size", "backend": "features.backend",
-                 "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance"}
+                 "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance",
+                 "workers": "engine.workers"}
+
+
+class CountOrAuto(click.ParamType):
+    """A whole number of at least 1, or 'auto' (a usage error otherwise)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().lower()
+        if text == "auto":
+            return text
+        try:
+            number = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or 'auto'.", param, ctx)
+        if number < 1:
+            self.fail(f"{number} is not allowed: at least 1 (or 'auto' for one per CPU core).", param, ctx)
+        return str(number)
 
 
 class DefaultGroup(click.Group):
@@ -59,6 +78,8 @@ def model_options(f):
         click.option("--max-frames", type=int, help="At most this many frames per video [default: 64]."),
         click.option("--batch-size", type=int, help="Frames per model call [default: 32]."),
         click.option("--seed", type=int, help="Random seed [default: 0]."),
+        click.option("--workers", type=CountOrAuto(), help="Worker processes that analyse videos [default: auto, one "
+                     "per usable CPU core]. More than the cores is allowed (with a note)."),
         click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
         click.option("-v", "--verbose", is_flag=True, help="Per-video details."),
         click.option("--debug", is_flag=True, help="Show tracebacks and debug logging."),

@@ -40,13 +40,15 @@ log = logging.getLogger("organizer")
               "folders' names (Hungarian matching) so that as few files as possible move.")
 @click.option("--max-distance", type=float, help="A new video farther than this from every cluster centroid goes "
               "to _unsorted (or a new cluster) [default: 0.7].")
+@click.option("--retry-failed", is_flag=True, help="Analyse again the files remembered as impossible to analyse "
+              "(a decoder crash, a time-out, an unreadable file); otherwise they are retried only when they change.")
 @click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
               "aside and start a fresh one; features are recomputed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
-            max_distance, rebuild_state, as_json, config_file, weights, model, backend, labels, sample_fps,
-            max_frames, batch_size, seed, quiet, verbose, debug, log_file):
+            max_distance, retry_failed, rebuild_state, as_json, config_file, weights, model, backend, labels,
+            sample_fps, max_frames, batch_size, seed, workers, quiet, verbose, debug, log_file):
     """Organize the videos under PATH into one folder per group.
 
     The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
@@ -58,8 +60,8 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
         settings = settings_from(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                                  max_frames=max_frames, weights=weights, model=model, labels=labels,
                                  batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
-                                 backend=backend)
-        options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster)
+                                 backend=backend, workers=workers)
+        options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster, retry_failed, debug)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
                        "what the videos show.", err=True)
@@ -148,14 +150,15 @@ def runs_cmd(path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend, labels, sample_fps, max_frames,
-                  batch_size, seed, quiet, verbose, debug, log_file):
+                  batch_size, seed, workers, quiet, verbose, debug, log_file):
     """Export one image per distinct picture of each VIDEO."""
     setup_logging(debug, log_file, quiet or as_json)
     written, failed = [], []
     try:
         settings = settings_from(config_file, seed=seed, sample_fps=sample_fps, max_frames=max_frames,
-                                 weights=weights, model=model, labels=labels, batch_size=batch_size, backend=backend)
-        for done in export_videos(list(videos), settings, out_dir):
+                                 weights=weights, model=model, labels=labels, batch_size=batch_size, backend=backend,
+                                 workers=workers)
+        for done in export_videos(list(videos), settings, out_dir, debug=debug):
             if done.folder is None:
                 failed.append({"video": done.video, "reason": done.reason})
                 click.echo(f"Error: {shown(done.video)} {shown(done.reason)}", err=True)

@@ -60,8 +60,9 @@ def _build(spec: FeatureSpec) -> FeatureBackend:
         from .tflite import TFLiteBackend
         return TFLiteBackend(Path(spec.source), spec.labels or None, threads=spec.threads)
     from .inception import InceptionBackend
-    if spec.runtime == "keras" or spec.source not in ("imagenet", "random") and not Path(spec.source).is_file():
-        return InceptionBackend(spec.source, seed=spec.seed)       # a missing file raises the clear message
+    if (spec.runtime == "keras" or spec.precision != "float32"
+            or spec.source not in ("imagenet", "random") and not Path(spec.source).is_file()):
+        return InceptionBackend(spec.source, seed=spec.seed, precision=spec.precision)   # (a missing file: the message)
     from .convert import converted_or_keras
     return converted_or_keras(spec)
 

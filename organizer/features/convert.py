@@ -174,7 +174,7 @@ def convert(keras_backend, target: Path, threads: int = 0) -> tuple[Path, float]
     log.warning("Converting InceptionV3 to TFLite once for faster features (takes a minute); it is cached at %s",
                 target)
     with _quiet_fds() as captured:
-        data = convert_to_bytes(keras_backend._model)
+        data = convert_to_bytes(keras_backend.float_model)
     log.debug("converter output:\n%s", captured.read()[-4000:])
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

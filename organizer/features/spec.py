@@ -45,6 +45,7 @@ class FeatureSpec:
     runtime: str = "auto"  # InceptionV3: "auto" (converted TFLite, cached) or "keras"
     threads: int = 0       # inference threads per process (0: all cores)
     seed: int = 0          # for random weights
+    precision: str = "float32"   # InceptionV3 through Keras: "float32" or "bfloat16" (part of the space)
 
     @classmethod
     def from_settings(cls, settings) -> "FeatureSpec":
@@ -61,12 +62,12 @@ class FeatureSpec:
             weights = os.path.abspath(weights)
             digest = "file-" + _digest_or_missing(weights)
         return cls("inceptionv3", weights, digest, "", settings.features_backend, settings.features_threads,
-                   settings.seed)
+                   settings.seed, settings.features_precision)
 
     @property
     def space(self) -> str:
         """The feature space: features (and centroids) with the same space are comparable."""
-        return f"{self.family}:{self.digest}:{RECIPE}"
+        return f"{self.family}:{self.digest}:{RECIPE}" + ("" if self.precision == "float32" else f":{self.precision}")
 
     @property
     def random(self) -> bool:
