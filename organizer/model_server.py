@@ -21,7 +21,7 @@ from multiprocessing.connection import Client, Listener, wait
 
 import numpy as np
 
-from .errors import ModelUnavailable, OrganizerError
+from .errors import ModelUnavailable
 from .features import FeatureSpec, load_backend
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,10 @@ class RemoteHandle:
 def serve(parent, spec: FeatureSpec, address: str, authkey: bytes, max_batch: int) -> None:
     """The model process: load the model, accept workers, answer batched requests until the parent says stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        backend = load_backend(spec)
-    except OrganizerError as exc:
-        parent.send(("fatal", str(exc)))
-        return
-    except Exception as exc:
-        parent.send(("fatal", f"The feature model could not be loaded ({type(exc).__name__}: {exc})."))
+    from .workers import load_or_report
+
+    backend = load_or_report(parent, lambda: load_backend(spec))
+    if backend is None:
         return
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
     clients: list = []

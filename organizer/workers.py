@@ -150,18 +150,25 @@ def child_entry(fd: int) -> None:
         worker_main(conn, *args)
 
 
+def load_or_report(conn, load):
+    """The loaded backend, or None after telling the parent in one sentence why it could not be loaded."""
+    try:
+        return load()
+    except OrganizerError as exc:
+        conn.send(("fatal", str(exc)))
+    except Exception as exc:
+        conn.send(("fatal", f"The feature model could not be loaded ({type(exc).__name__}: {exc})."))
+    return None
+
+
 def worker_main(conn, spec: FeatureSpec, params: AnalysisParams, threads: int, debug: bool, remote=None) -> None:
     """The child's loop: load the model once, then one job at a time until told to stop."""
     _quiet_child(threads)
     logging.getLogger().addHandler(_PipeLog(conn))
     logging.getLogger().setLevel(logging.DEBUG if debug else logging.WARNING)
-    try:
-        backend = remote.connect() if remote is not None else load_backend(spec.with_threads(threads))
-    except OrganizerError as exc:
-        conn.send(("fatal", str(exc)))
-        return
-    except Exception as exc:
-        conn.send(("fatal", f"The feature model could not be loaded ({type(exc).__name__}: {exc})."))
+    backend = load_or_report(conn, lambda: remote.connect() if remote is not None
+                             else load_backend(spec.with_threads(threads)))
+    if backend is None:
         return
     conn.send(("ready", backend.name))
     while True:
