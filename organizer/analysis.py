@@ -27,6 +27,7 @@ class AnalysisParams:
     sample_fps: float = 1.0
     max_frames: int = 64
     min_frames: int = 3
+    max_pixels: int = 40_000_000
     reuse_below: float = 2.0
     blur_ratio: float = 0.35
     dark_max: float = 18.0
@@ -47,7 +48,7 @@ class AnalysisParams:
     @classmethod
     def from_settings(cls, s) -> "AnalysisParams":
         return cls(
-            s.sampling_fps, s.sampling_max_frames, s.sampling_min_frames, s.features_reuse_below,
+            s.sampling_fps, s.sampling_max_frames, s.sampling_min_frames, s.sampling_max_pixels, s.features_reuse_below,
             s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
             s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_same_picture_distance,
             s.keyframes_max_keyframes, s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
@@ -68,7 +69,7 @@ class AnalysisParams:
 
 def sample(path: str, params: AnalysisParams) -> SampledFrames:
     return sample_video(path, params.sample_fps, params.max_frames, params.min_frames,
-                        seek_seconds=params.seek_seconds)
+                        seek_seconds=params.seek_seconds, max_pixels=params.max_pixels)
 
 
 def analyse_video(path: str, params: AnalysisParams, backend: FeatureBackend,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ OPTIONS: dict[str, Option] = {
     "sampling.fps": Option(1.0, float, "Frames sampled per second of video.", 0.01, 60.0),
     "sampling.max_frames": Option(64, int, "At most this many frames per video, spread over the whole video.", 3, 2000),
     "sampling.min_frames": Option(3, int, "At least this many frames where the clip has them.", 1, 100),
+    "sampling.max_pixels": Option(40_000_000, int, "Videos whose frames have more pixels than this are skipped with "
+                                  "the reason, before anything is decoded (8K UHD has 33 million).", 100_000,
+                                  1_000_000_000),
     "sampling.seek_seconds": Option(5.0, float, "Seek instead of decoding every frame when the next sampled frame is "
                                     "at least this many seconds ahead (0: never seek).", 0.0, 3600.0),
     "features.weights": Option("imagenet", str, "InceptionV3 weights: 'imagenet', 'random' (seeded, for offline "
@@ -104,6 +108,7 @@ class Settings:
     sampling_fps: float = OPTIONS["sampling.fps"].default
     sampling_max_frames: int = OPTIONS["sampling.max_frames"].default
     sampling_min_frames: int = OPTIONS["sampling.min_frames"].default
+    sampling_max_pixels: int = OPTIONS["sampling.max_pixels"].default
     sampling_seek_seconds: float = OPTIONS["sampling.seek_seconds"].default
     features_weights: str = OPTIONS["features.weights"].default
     features_model: str = OPTIONS["features.model"].default
@@ -173,8 +178,11 @@ def _coerce(key: str, value: Any) -> Any:
             raise ValueError
         else:
             converted = opt.kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"Setting {key} must be a {opt.kind.__name__}, not {value!r}.") from None
+        if opt.kind is float and not math.isfinite(converted):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        what = {float: "a finite number", int: "a whole number", bool: "true or false"}.get(opt.kind, "text")
+        raise ConfigError(f"Setting {key} must be {what}, not {value!r}.") from None
     if opt.choices and converted not in opt.choices:
         raise ConfigError(f"Setting {key} must be one of {', '.join(opt.choices)}, not {converted!r}.")
     if opt.min is not None and converted < opt.min or opt.max is not None and converted > opt.max:

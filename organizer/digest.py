@@ -8,9 +8,21 @@ import os
 CHUNK = 1 << 20
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def sha256_fd(fd: int) -> str:
+    """SHA-256 of everything an open descriptor holds (read with pread, so its offset does not matter)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    offset = 0
+    while True:
+        chunk = os.pread(fd, CHUNK, offset)
+        if not chunk:
+            return h.hexdigest()
+        h.update(chunk)
+        offset += len(chunk)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return sha256_fd(fd)
+    finally:
+        os.close(fd)

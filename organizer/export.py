@@ -15,6 +15,7 @@ from .analysis import AnalysisParams
 from .config import Settings
 from .engine import Executor, Job, Outcome, make_executor
 from .features import FeatureSpec
+from .outputs import is_ours, write_output
 from .types import Analysis
 
 
@@ -29,8 +30,8 @@ class Exported:
 
 
 def write_keyframes(folder: Path, name: str, analysis: Analysis, stills: dict[int, bytes]) -> int:
-    """Write the JPEGs (full size where decoded, else the thumbnail) and keyframes.json; returns how many."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the JPEGs (full size where decoded, else the thumbnail) and keyframes.json; returns how many. Only
+    files of ours are ever replaced (write_output)."""
     kf = analysis.keyframes
     thumbs = list(analysis.thumbnails) + [b""] * len(kf.times)
     entries = []
@@ -39,21 +40,33 @@ def write_keyframes(folder: Path, name: str, analysis: Analysis, stills: dict[in
         if not data:
             continue
         file = f"{t:08.3f}s.jpg"
-        (folder / file).write_bytes(data)
+        write_output(folder / file, data, "image", "")
         entries.append({"time": round(t, 3), "frame": int(number), "file": file, "sharpness": round(sharp, 2)})
     meta = {"video": name, "duration": round(analysis.duration, 3), "keyframes": entries}
-    (folder / "keyframes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        text = json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:       # a name that is not UTF-8: JSON escapes keep it exact
+        text = json.dumps(meta, indent=2).encode("ascii")
+    write_output(folder / "keyframes.json", text + b"\n", "keyframes", "")
     return len(entries)
 
 
-def folder_names(paths: Iterable[str]) -> dict[str, str]:
-    """A distinct folder name per video: its stem, then 'stem (2)', ... for other videos with the same stem."""
+def _usable(folder: Path) -> bool:
+    """A folder we may write into: new, or one of our exports (it holds our keyframes.json)."""
+    if not os.path.lexists(folder):
+        return True
+    return folder.is_dir() and not folder.is_symlink() and is_ours(folder / "keyframes.json", "keyframes")
+
+
+def folder_names(paths: Iterable[str], out_dir: Path | None = None) -> dict[str, str]:
+    """A distinct folder name per video: its stem, then 'stem (2)', ... for other videos with the same stem and
+    for folders in out_dir that are not an export of ours."""
     names: dict[str, str] = {}
     taken: set[str] = set()
     for path in paths:
         stem = Path(path).stem or Path(path).name
         name, n = stem, 2
-        while name in taken:
+        while name in taken or (out_dir is not None and not _usable(Path(out_dir) / name)):
             name, n = f"{stem} ({n})", n + 1
         taken.add(name)
         names[path] = name
@@ -62,7 +75,7 @@ def folder_names(paths: Iterable[str]) -> dict[str, str]:
 
 def export_analysed(items: list[tuple[str, Analysis]], out_dir: Path, executor: Executor) -> dict[str, Path]:
     """Export videos already analysed (path, analysis): the workers decode the full-size keyframes."""
-    names = folder_names(p for p, _ in items)
+    names = folder_names((p for p, _ in items), out_dir)
     by_path = dict(items)
     jobs = [Job(path, path, os.path.getsize(path), path, task="stills", frames=a.keyframes.frame_numbers)
             for path, a in items]
@@ -80,7 +93,7 @@ def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executo
     """Analyse each video and export its keyframes; results are yielded as the videos finish."""
     spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
     executor = executor or make_executor(settings, spec, params, debug)
-    names = folder_names(os.fspath(v) for v in videos)
+    names = folder_names((os.fspath(v) for v in videos), out_dir)
     jobs = []
     for video in videos:
         path = os.fspath(video)

@@ -20,6 +20,7 @@ from .engine import make_executor
 from .inventory import identify
 from .clock import now_iso, stamp
 from .layout import Layout, not_writable
+from .outputs import write_output
 from .pipeline import Planned, folders_in, organize
 from .placement import Member, refreshed, top_folder
 from .planner import Plan
@@ -28,6 +29,8 @@ from .scan import scan
 from .state import LibraryState, RunRecord
 from .summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
 from .types import Failure
+from .undo import RunInfo, list_runs
+from .undo import undo as undo_application
 from .workers import peak_rss_mib
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,7 @@ class Library:
         applied = None
         if not options.dry_run:
             applied = mover.apply_plan(planned.plan, self.layout)
+            self._remember_stuck(planned.plan, applied)
             if planned.changed or applied.moved or recovered:
                 self.refresh(planned.plan, settings)
         report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
@@ -141,20 +145,16 @@ class Library:
         return report
 
     def write_manifest(self, plan: Plan, path: Path | None) -> Path:
+        """The plan as JSON: a new file, or a manifest of ours replaced; never anything else."""
         target = Path(path) if path else self.layout.plans_dir / f"{stamp()}.json"
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(plan.to_json(), encoding="ascii")
-        except OSError as exc:
-            raise LibraryNotWritable(f"Cannot write the manifest {target} ({exc.strerror}); choose another place "
-                                     "with --manifest FILE.") from None
-        return target
+        return write_output(target, plan.to_json().encode("ascii"), "manifest", "--manifest")
 
     # ------------------------------------------------------------------------------------ apply and undo
     def apply(self, plan: Plan) -> MoveReport:
         """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters."""
         recovered = mover.recover(self.layout)
         applied = mover.apply_plan(plan, self.layout)
+        self._remember_stuck(plan, applied)
         try:
             settings = resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})
             self.refresh(plan, settings)
@@ -163,11 +163,20 @@ class Library:
         return _move_report(applied, recovered)
 
     def undo(self, run_id: str | None = None, dry_run: bool = False) -> MoveReport:
-        undone = mover.undo(self.layout, run_id, dry_run=dry_run)
-        return _move_report(undone, undone.recovered, dry_run)
+        """Reverse a whole plan application (after finishing any interrupted run)."""
+        recovered = 0 if dry_run else mover.recover(self.layout)
+        undone = undo_application(self.layout, run_id, dry_run=dry_run)
+        return _move_report(undone, recovered, dry_run)
 
-    def runs(self) -> list[mover.RunInfo]:
-        return mover.list_runs(self.layout)
+    def runs(self) -> list[RunInfo]:
+        return list_runs(self.layout)
+
+    def _remember_stuck(self, plan: Plan, applied: mover.ApplyReport) -> None:
+        """Moves whose source could not be removed are not planned again every night."""
+        reasons = dict(applied.failed)
+        by_src = {m.src: m.fingerprint for m in plan.moves}
+        if applied.stuck and self.cached:
+            self.state.remember_stuck({by_src[src]: reasons[src] for src in applied.stuck if by_src.get(src)})
 
     # ------------------------------------------------------------------------------------------- state
     def refresh(self, plan: Plan, settings: Settings) -> None:
@@ -220,4 +229,4 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
 
 def _move_report(report: mover.ApplyReport, recovered: int, dry_run: bool = False) -> MoveReport:
     return MoveReport(report.run_id, report.moved, recovered, tuple(Failure(p, r) for p, r in report.skipped),
-                      tuple(Failure(p, r) for p, r in report.failed), dry_run)
+                      tuple(Failure(p, r) for p, r in report.failed), dry_run, report.note)

@@ -1,63 +1,32 @@
-"""Apply a plan with a journal; recover interrupted runs; undo; one run per library (flock).
+"""Apply a plan with a journal, and recover runs a crash interrupted. Undo lives in undo.py.
 
-Journal: PATH/.organizer/journal/<run id>.jsonl, JSON Lines, fsync after each record. Per operation an
-`intent` record before anything happens, then exactly one closing record: done, failed, skipped or rolled_back.
+Each move works on folders opened once as descriptors (fsops.walk: O_DIRECTORY | O_NOFOLLOW, a component at a
+time), so a folder swapped for a symbolic link is refused, never followed. Same filesystem: link, fsync the folder,
+unlink the source. Across filesystems: copy to an unguessable temporary name (O_EXCL), fsync, publish with no
+replace, fsync the folder, verify, then unlink the source. A source that cannot be removed is rolled back: the copy
+is removed again, so no second copy is left behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
 import logging
 import os
-import secrets
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from . import fsops
-from .clock import now_iso, stamp
+from .fsops import Dir
+from .journal import Journal, header, new_run_id, open_ops, read_journal, journal_paths
 from .errors import ManifestError
 from .layout import Layout
-from .planner import Plan, check_relative
+from .planner import Plan
 
 log = logging.getLogger(__name__)
 
-CLOSING = ("done", "failed", "skipped", "rolled_back")
-
-
-class Journal:
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-    def write(self, record: dict) -> None:
-        fsops.fault("journal")
-        data = (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
-        os.write(self._fd, data)
-        os.fsync(self._fd)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-def read_journal(path: Path) -> list[dict]:
-    """Records of a journal; a torn last line (crash mid-write) is ignored."""
-    records = []
-    for line in path.read_bytes().split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            log.debug("ignoring a torn journal line in %s", path)
-    return records
-
-
-def new_run_id() -> str:
-    return stamp(micro=True) + "-" + secrets.token_hex(2)
+# A move's ends: ("root" | "dest", path relative to it).
+Place = tuple[str, str]
 
 
 @dataclass
@@ -66,300 +35,303 @@ class ApplyReport:
     moved: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)                  # sources that could not be removed
     recovered: int = 0
     removed_dirs: int = 0
+    note: str = ""
 
 
-def _inside(base: Path, rel: str) -> Path:
-    """base/rel, refusing anything that resolves outside base (.., absolute, symlinked folders)."""
-    check_relative(rel, rel)
-    path = base / rel
-    real_parent = os.path.realpath(path.parent)
-    real_base = os.path.realpath(base)
-    if real_parent != real_base and not real_parent.startswith(real_base.rstrip(os.sep) + os.sep):
-        raise ManifestError(f"{rel!r} leads outside {base} (through a symbolic link); refusing to touch it.")
-    return path
+class Stuck(OSError):
+    """The copy was published but the source could not be removed; the copy was removed again."""
 
 
-def _intent(op: int, src: Path, dst: Path, tmp: Path, st: os.stat_result, cluster: str, **extra) -> dict:
-    return {"type": "intent", "op": op, "src": os.fsdecode(src), "dst": os.fsdecode(dst), "tmp": os.fsdecode(tmp),
-            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "dev": st.st_dev, "ino": st.st_ino,
-            "cluster": cluster, **extra}
+@dataclass
+class Ends:
+    """The two folders a run works in, open as descriptors."""
+
+    root: Dir
+    dest: Dir
+
+    def of(self, base: str) -> Dir:
+        return self.root if base == "root" else self.dest
+
+    def close(self) -> None:
+        self.root.close()
+        self.dest.close()
 
 
-def _move_op(journal: Journal, op: int, src: Path, dst: Path, st: os.stat_result, cluster: str,
-             report: ApplyReport, **extra) -> None:
-    tmp = dst.parent / f".organizer-tmp-{op}"
-    journal.write(_intent(op, src, dst, tmp, st, cluster, **extra))
+def open_ends(root: str, dest: str, journal: Journal | None = None) -> Ends:
+    """Open root and dest (dest and its missing parents are created, each journaled so undo can remove it)."""
     try:
-        dst_st = fsops.move_file(src, dst, tmp)
+        root_dir = fsops.open_dir(root)
     except OSError as exc:
-        reason = _os_reason(exc, dst)
-        journal.write({"type": "failed", "op": op, "errno": exc.errno, "reason": reason})
-        report.failed.append((os.fsdecode(src), reason))
-        return
-    journal.write({"type": "done", "op": op, "dst_ino": dst_st.st_ino, "dst_mtime_ns": dst_st.st_mtime_ns,
-                   "dst_size": dst_st.st_size})
-    report.moved += 1
+        raise ManifestError(f"The plan's root {root} cannot be opened ({exc.strerror}); nothing was moved. Check "
+                            "the manifest, or re-run the dry run.") from None
+    try:
+        if not os.path.isdir(dest) and journal is not None:
+            missing, cur = [], os.path.abspath(dest)
+            while not os.path.lexists(cur):
+                missing.append(cur)
+                cur = os.path.dirname(cur)
+            for path in reversed(missing):
+                journal.write({"type": "mkdir", "base": "dest", "rel": os.path.relpath(path, dest), "abs": path})
+                os.mkdir(path)
+        return Ends(root_dir, fsops.open_dir(dest))
+    except OSError as exc:
+        root_dir.close()
+        raise ManifestError(f"The plan's dest {dest} cannot be opened or created ({exc.strerror}); nothing was "
+                            "moved. Check the manifest, or choose another --dest.") from None
 
 
-def _os_reason(exc: OSError, dst: Path) -> str:
+def split(rel: str) -> tuple[list[str], str]:
+    parts = list(PurePosixPath(rel).parts)
+    return parts[:-1], parts[-1]
+
+
+def _reason(exc: OSError, dst: str) -> str:
+    if isinstance(exc, Stuck):
+        return (f"could not be removed from its folder ({exc.strerror}); the copy was removed again and the file was "
+                "left where it was. It is not tried again until it changes, or with --retry-failed")
     if exc.errno == errno.EEXIST:
         return f"{dst} appeared before the move; nothing was overwritten and the file stayed where it was"
     if exc.errno == errno.ENOSPC:
         return "the destination disk is full; the file stayed where it was"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"permission denied ({exc.strerror}); the file stayed where it was"
-    return f"{exc.strerror or exc} ; the file stayed where it was".replace(" ;", ";")
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "a folder on the way is a symbolic link or not a folder (never followed); the file stayed where it was"
+    return f"{exc.strerror or exc}; the file stayed where it was"
 
 
-def _check_source(src: Path, size: int, mtime_ns: int, ino: int = 0) -> tuple[os.stat_result | None, str | None]:
-    try:
-        st = os.lstat(src)
-    except FileNotFoundError:
+def check_source(d: Dir, name: str, size: int, mtime_ns: int, ino: int = 0) -> tuple[os.stat_result | None, str]:
+    st = fsops.stat_at(d, name)
+    if st is None:
         return None, "no longer exists (moved or deleted since planning)"
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):
         return None, "is no longer a regular file; not touched"
     if st.st_size != size or st.st_mtime_ns != mtime_ns or (ino and st.st_ino != ino):
         return None, "changed since planning (size, time or identity differ); re-run the dry run to include it"
-    return st, None
+    return st, ""
 
 
-def _ensure_dir(journal: Journal, folder: Path, base: Path) -> None:
-    """Create folder (and missing parents below base), journaling each one so undo can remove it."""
-    missing = []
-    cur = folder
-    while not os.path.lexists(cur) and cur != base:
-        missing.append(cur)
-        cur = cur.parent
-    for path in reversed(missing):
-        journal.write({"type": "mkdir", "path": os.fsdecode(path)})
+def transfer(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result,
+             tmp: str) -> os.stat_result:
+    """Move sd/sname (whose stat is st) to dd/dname; returns the destination's stat. Raises OSError (nothing
+    changed, or the change undone) or Stuck (published, source not removable, copy removed again)."""
+    if not tmp:                                         # same filesystem: a second name for the same inode
+        renamed = fsops.publish(sd, sname, dd, dname)
+        new = fsops.stat_at(dd, dname)
+        if new is None or new.st_ino != st.st_ino:     # the source was swapped between the check and now
+            if renamed:
+                fsops.rename_noreplace(dd, dname, sd, sname)
+            elif new is not None:
+                fsops.remove(dd, dname, new.st_ino)
+            raise OSError(errno.ESTALE, "the source was replaced while it was being moved; nothing was moved")
+        if renamed:                                     # no hard links here: the one name moved
+            fsops.fsync_dir(dd)
+            fsops.fsync_dir(sd)
+            return new
+        published = new.st_ino
+    else:
+        published = _copy_across(journal, op, sd, sname, dd, dname, st, tmp)
+    try:
+        fsops.fsync_dir(dd)
+        fsops.fault("after_publish")
+    except OSError:
+        fsops.remove(dd, dname, published)         # not known to be on disk: take the new name back
+        raise
+    try:
+        fsops.unlink_source(sd, sname, st.st_ino)
+    except OSError as exc:
+        fsops.remove(dd, dname, published)
+        fsops.fsync_dir(dd)
+        raise Stuck(exc.errno, exc.strerror or str(exc)) from None
+    try:
+        fsops.fsync_dir(sd)
+    except OSError as exc:                          # the move is made; only its folder's flush failed
+        log.warning("%s: flushing %s failed (%s); the move is complete", dname, sd.path, exc.strerror)
+    return fsops.stat_at(dd, dname)
+
+
+def _copy_across(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result,
+                 tmp: str) -> int:
+    src_fd, src_st = fsops.open_regular(sd, sname)
+    try:
+        if (src_st.st_ino, src_st.st_size, src_st.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+            raise OSError(errno.ESTALE, "the source changed while it was being moved")
+        name, tmp_fd = fsops.create_temp(dd, tmp)
+        tmp_ino = os.fstat(tmp_fd).st_ino
         try:
-            fsops.make_dir(path)
-        except FileExistsError:
-            pass
-    if os.path.islink(folder) or not os.path.isdir(folder):
-        raise ManifestError(f"{folder} is not a plain folder (a file or symbolic link is in the way).")
+            journal.write({"type": "tmp", "op": op, "name": name, "ino": tmp_ino})
+            fsops.copy_durable(src_fd, src_st, tmp_fd)
+            fsops.publish(dd, name, dd, dname)
+        finally:
+            os.close(tmp_fd)
+            fsops.remove(dd, name, tmp_ino)
+        dst_fd, _ = fsops.open_regular(dd, dname)
+        try:
+            if not fsops.same_content(src_fd, dst_fd):
+                fsops.remove(dd, dname, tmp_ino)
+                raise OSError(errno.EIO, "the copy differs from the original after writing; the original was kept")
+        finally:
+            os.close(dst_fd)
+        return tmp_ino
+    finally:
+        os.close(src_fd)
+
+
+def move_one(journal: Journal, ends: Ends, op: int, src: Place, dst: Place, expect: tuple[int, int, int],
+             cluster: str, report: ApplyReport, label: str, changed: str | None = None, **extra) -> bool:
+    """One journaled move from src to dst, expecting (size, mtime_ns, ino) at src. True when the file moved.
+    `changed` replaces the sentence for a source that is not as expected (undo says it differently)."""
+    try:
+        sparts, sname = split(src[1])
+        dparts, dname = split(dst[1])
+        with fsops.walk(ends.of(src[0]), sparts) as sd:
+            st, why = check_source(sd, sname, *expect)
+            if st is None:
+                report.skipped.append((label, changed if changed and "changed" in why else why))
+                return False
+            on_create = lambda path: journal.write({"type": "mkdir", "base": dst[0],  # noqa: E731
+                                                    "rel": os.path.relpath(path, ends.of(dst[0]).path)})
+            with fsops.walk(ends.of(dst[0]), dparts, create=True, on_create=on_create) as dd:
+                if fsops.stat_at(dd, dname) is not None:
+                    report.skipped.append((label, f"its destination {dst[1]} is taken; nothing was overwritten"))
+                    return False
+                tmp = "" if os.fstat(sd.fd).st_dev == os.fstat(dd.fd).st_dev else fsops.temp_name()
+                journal.write({"type": "intent", "op": op, "from": list(src), "to": list(dst), "tmp": tmp,
+                               "size": st.st_size, "mtime_ns": st.st_mtime_ns, "dev": st.st_dev,
+                               "ino": st.st_ino, "cluster": cluster, **extra})
+                return _finish(journal, op, sd, sname, dd, dname, st, tmp, report, label)
+    except OSError as exc:
+        report.failed.append((label, _reason(exc, dst[1])))
+        return False
+
+
+def _finish(journal, op, sd, sname, dd, dname, st, tmp, report, label) -> bool:
+    try:
+        new = transfer(journal, op, sd, sname, dd, dname, st, tmp)
+    except Stuck as exc:
+        journal.write({"type": "rolled_back", "op": op, "errno": exc.errno, "reason": _reason(exc, dname)})
+        report.failed.append((label, _reason(exc, dname)))
+        report.stuck.append(label)
+        return False
+    except OSError as exc:
+        journal.write({"type": "failed", "op": op, "errno": exc.errno, "reason": _reason(exc, dname)})
+        report.failed.append((label, _reason(exc, dname)))
+        return False
+    journal.write({"type": "done", "op": op, "dst_ino": new.st_ino, "dst_mtime_ns": new.st_mtime_ns,
+                   "dst_size": new.st_size})
+    report.moved += 1
+    return True
 
 
 def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
     """Execute exactly the moves of a plan, re-checking each file; never overwrites. The caller holds the lock
     and has recovered interrupted runs."""
     plan.validate()
-    root, dest = Path(plan.root), Path(plan.dest)
-    layout = layout or Layout.of(root)
-    report = ApplyReport()
-    report.run_id = run_id = new_run_id()
-    journal = Journal(layout.journal_dir / f"{run_id}.jsonl")
-    try:
-        journal.write({"type": "run", "id": run_id, "kind": "apply", "root": plan.root, "dest": plan.dest,
-                       "created": now_iso(),
-                       "planned": len(plan.moves)})
-        for op, move in enumerate(plan.moves):
-            try:
-                src, dst = _inside(root, move.src), _inside(dest, move.dst)
-            except ManifestError as exc:
-                report.skipped.append((move.src, str(exc)))
-                continue
-            st, why = _check_source(src, move.size, move.mtime_ns, move.ino)
-            if why is None and os.path.lexists(dst):
-                why = f"its destination {move.dst} already exists; nothing was overwritten"
-            if why:
-                report.skipped.append((move.src, why))
-                continue
-            try:
-                _ensure_dir(journal, dst.parent, dest)
-                _inside(dest, move.dst)   # re-check now the folder exists
-            except (OSError, ManifestError) as exc:
-                report.failed.append((move.src, f"cannot create {dst.parent}: {exc}"))
-                continue
-            _move_op(journal, op, src, dst, st, move.cluster, report)
+    layout = layout or Layout.of(plan.root)
+    report = ApplyReport(run_id=new_run_id())
+    with Journal(layout.journal_dir / f"{report.run_id}.jsonl") as journal:
+        journal.write(header(report.run_id, "apply", plan.root, plan.dest, plan=plan.id, planned=len(plan.moves)))
+        ends = open_ends(plan.root, plan.dest, journal)
+        try:
+            for op, move in enumerate(plan.moves):
+                move_one(journal, ends, op, ("root", move.src), ("dest", move.dst),
+                         (move.size, move.mtime_ns, move.ino), move.cluster, report, move.src)
+        finally:
+            ends.close()
         journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
                        "failed": len(report.failed)})
-    finally:
-        journal.close()
     return report
 
 
 # ---------------------------------------------------------------------------------------------- recovery
-def _open_ops(records: list[dict]) -> list[dict]:
-    closed = {r["op"] for r in records if r.get("type") in CLOSING}
-    return [r for r in records if r.get("type") == "intent" and r["op"] not in closed]
-
-
-def _resolve_open(intent: dict) -> tuple[str, dict]:
-    """Finish or roll back one interrupted operation; returns (closing type, extra fields)."""
-    src, dst, tmp = Path(intent["src"]), Path(intent["dst"]), Path(intent["tmp"])
-    src_st = _lstat(src)
-    dst_st = _lstat(dst)
-    ours = src_st is not None and src_st.st_ino == intent["ino"] and src_st.st_dev == intent["dev"]
-    if dst_st is not None and src_st is not None and (dst_st.st_dev, dst_st.st_ino) == (src_st.st_dev, src_st.st_ino):
-        os.unlink(src)                      # linked but the source name not yet removed: finish
-        fsops.fsync_dir(src.parent)
-        closing = ("done", _done_fields(dst))
-    elif dst_st is not None and src_st is None:
-        closing = ("done", _done_fields(dst))   # the move completed; only its record is missing
-    elif dst_st is not None and ours:
-        if fsops.same_content(src, dst):
-            os.unlink(src)                  # cross-filesystem copy published and verified: finish
-            fsops.fsync_dir(src.parent)
-            closing = ("done", _done_fields(dst))
-        else:
-            closing = ("rolled_back", {"reason": "destination differs from the source; both kept"})
-    else:
-        closing = ("rolled_back", {})        # nothing was published: the source is intact
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    return closing
-
-
-def _lstat(path: Path) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _done_fields(dst: Path) -> dict:
-    st = os.lstat(dst)
-    return {"dst_ino": st.st_ino, "dst_mtime_ns": st.st_mtime_ns, "dst_size": st.st_size, "recovered": True}
-
-
-def journal_paths(layout: Layout) -> list[Path]:
-    folder = layout.journal_dir
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-
-
 def recover(layout: Layout) -> int:
     """Close every unfinished journal; returns how many operations were finished or rolled back."""
     count = 0
     for path in journal_paths(layout):
         records = read_journal(path)
-        if records and records[-1].get("type") == "end":
+        if not records or records[-1]["type"] == "end":
             continue
-        journal = Journal(path)
-        try:
-            for intent in _open_ops(records):
-                kind, extra = _resolve_open(intent)
-                journal.write({"type": kind, "op": intent["op"], **extra})
-                count += 1
+        head = records[0] if records[0]["type"] == "run" else {}
+        tmps = {r["op"]: r for r in records if r["type"] == "tmp"}
+        with Journal(path) as journal:
+            ends = _open_for_recovery(head)
+            try:
+                for intent in open_ops(records):
+                    kind, extra = resolve_open(intent, tmps.get(intent["op"]), ends)
+                    journal.write({"type": kind, "op": intent["op"], **extra})
+                    count += 1
+            finally:
+                if ends is not None:
+                    ends.close()
             journal.write({"type": "end", "recovered": True})
-        finally:
-            journal.close()
     return count
 
 
-# ---------------------------------------------------------------------------------------------- runs & undo
-@dataclass
-class RunInfo:
-    id: str
-    kind: str
-    created: str
-    moved: int
-    undone: int
-    status: str
-    undo_of: str | None = None
-
-
-def _done_ops(records: list[dict]) -> dict[int, tuple[dict, dict]]:
-    intents = {r["op"]: r for r in records if r.get("type") == "intent"}
-    return {r["op"]: (intents[r["op"]], r) for r in records if r.get("type") == "done" and r["op"] in intents}
-
-
-def list_runs(layout: Layout) -> list[RunInfo]:
-    runs: list[RunInfo] = []
-    undone_by: dict[str, set] = {}
-    parsed = [(p, read_journal(p)) for p in journal_paths(layout)]
-    for _, records in parsed:
-        head = records[0] if records else {}
-        if head.get("kind") == "undo":
-            undone_by.setdefault(head.get("undo_of"), set()).update(
-                i["of_op"] for i, _ in _done_ops(records).values())
-    for path, records in parsed:
-        head = records[0] if records else {"id": path.stem, "kind": "?"}
-        done = _done_ops(records)
-        undone = len(undone_by.get(head.get("id"), set()) & set(done)) if head.get("kind") == "apply" else 0
-        end = records[-1] if records else {}
-        status = "interrupted" if end.get("type") != "end" else ("recovered" if end.get("recovered") else "complete")
-        if head.get("kind") == "apply" and done and undone == len(done):
-            status = "undone"
-        elif undone:
-            status = "partly undone"
-        runs.append(RunInfo(head.get("id", path.stem), head.get("kind", "?"), head.get("created", ""),
-                            len(done), undone, status, head.get("undo_of")))
-    return runs
-
-
-def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> ApplyReport:
-    """Move back the files of an apply run (the latest not fully undone, or run_id), newest first. The caller
-    holds the lock."""
-    root = layout.root
-    report = ApplyReport(recovered=0 if dry_run else recover(layout))
-    runs = [r for r in list_runs(layout) if r.kind == "apply"]
-    if run_id is None:
-        candidates = [r for r in runs if r.moved and r.status != "undone"]
-        if not candidates and report.recovered:
-            return report       # finishing an interrupted undo was all that was left to do
-        if not candidates:
-            raise ManifestError(f"There is no applied run to undo in {root}; `organize runs {root}` lists them.")
-        target = candidates[-1]
-    else:
-        matches = [r for r in runs if r.id == run_id]
-        if not matches:
-            raise ManifestError(f"No applied run {run_id!r} in {root}; `organize runs {root}` lists them.")
-        target = matches[0]
-    records = read_journal(layout.journal_dir / f"{target.id}.jsonl")
-    already = set()
-    for path in journal_paths(layout):
-        recs = read_journal(path)
-        if recs and recs[0].get("kind") == "undo" and recs[0].get("undo_of") == target.id:
-            already |= {i["of_op"] for i, _ in _done_ops(recs).values()}
-    todo = [(op, pair) for op, pair in sorted(_done_ops(records).items(), reverse=True) if op not in already]
-    report.run_id = target.id
-    if dry_run:
-        for _, (intent, done) in todo:
-            why = _undo_problem(intent, done)
-            if why:
-                report.skipped.append((intent["dst"], why))
-            else:
-                report.moved += 1
-        return report
-    journal = Journal(layout.journal_dir / f"{new_run_id()}.jsonl")
+def _open_for_recovery(head: dict) -> Ends | None:
     try:
-        journal.write({"type": "run", "id": journal.path.stem, "kind": "undo", "undo_of": target.id,
-                       "created": now_iso()})
-        for n, (op, (intent, done)) in enumerate(todo):
-            why = _undo_problem(intent, done)
-            if why:
-                report.skipped.append((intent["dst"], why))
-                continue
-            cur, back = Path(intent["dst"]), Path(intent["src"])
-            try:
-                _ensure_dir(journal, back.parent, Path(root))
-            except (OSError, ManifestError) as exc:
-                report.failed.append((intent["dst"], f"cannot recreate {back.parent}: {exc}"))
-                continue
-            _move_op(journal, n, cur, back, os.lstat(cur), intent.get("cluster", ""), report, of_op=op)
-        for rec in reversed([r for r in records if r.get("type") == "mkdir"]):
-            with contextlib.suppress(OSError):   # rmdir only ever removes an empty folder
-                os.rmdir(rec["path"])
-                report.removed_dirs += 1
-        journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
-                       "failed": len(report.failed)})
+        return Ends(fsops.open_dir(head["root"]), fsops.open_dir(head["dest"]))
+    except (OSError, KeyError, TypeError):
+        return None
+
+
+def resolve_open(intent: dict, tmp: dict | None, ends: Ends | None) -> tuple[str, dict]:
+    """Finish or roll back one interrupted operation; returns (closing type, extra fields). Only what this
+    operation created (known by inode) is ever removed."""
+    if ends is None:
+        return "rolled_back", {"reason": "its folders cannot be opened any more; both places were left as they are"}
+    sparts, sname = split(intent["from"][1])
+    dparts, dname = split(intent["to"][1])
+    try:
+        with fsops.walk(ends.of(intent["from"][0]), sparts) as sd, \
+                fsops.walk(ends.of(intent["to"][0]), dparts) as dd:
+            return _resolve_in(intent, tmp, sd, sname, dd, dname)
+    except OSError:
+        return "rolled_back", {"reason": "a folder on the way is gone or is not a folder; nothing was changed"}
+
+
+def _resolve_in(intent: dict, tmp: dict | None, sd: Dir, sname: str, dd: Dir, dname: str) -> tuple[str, dict]:
+    src, dst = fsops.stat_at(sd, sname), fsops.stat_at(dd, dname)
+    ours = {intent["ino"]} | ({tmp["ino"]} if tmp else set())
+    published = dst is not None and dst.st_ino in ours
+    if tmp:
+        fsops.remove(dd, tmp["name"], tmp["ino"])
+    elif intent.get("tmp"):
+        _remove_empty(dd, intent["tmp"])
+    if published and src is not None and src.st_ino == intent["ino"]:
+        if dst.st_ino != src.st_ino and not _same(sd, sname, dd, dname):
+            fsops.remove(dd, dname, dst.st_ino)
+            return "rolled_back", {"reason": "the copy differed from the source; the copy was removed"}
+        try:
+            fsops.unlink_source(sd, sname, intent["ino"])
+        except OSError as exc:
+            fsops.remove(dd, dname, dst.st_ino)
+            return "rolled_back", {"reason": f"the source could not be removed ({exc.strerror}); the copy was "
+                                             "removed again"}
+        fsops.fsync_dir(sd)
+    elif not published:
+        return "rolled_back", {}                          # nothing was published: the source is as it was
+    new = fsops.stat_at(dd, dname)
+    return "done", {"dst_ino": new.st_ino, "dst_mtime_ns": new.st_mtime_ns, "dst_size": new.st_size,
+                    "recovered": True}
+
+
+def _same(sd: Dir, sname: str, dd: Dir, dname: str) -> bool:
+    a, _ = fsops.open_regular(sd, sname)
+    try:
+        b, _ = fsops.open_regular(dd, dname)
+        try:
+            return fsops.same_content(a, b)
+        finally:
+            os.close(b)
     finally:
-        journal.close()
-    return report
+        os.close(a)
 
 
-def _undo_problem(intent: dict, done: dict) -> str | None:
-    cur, back = Path(intent["dst"]), Path(intent["src"])
-    st = _lstat(cur)
-    if st is None:
-        return "is no longer where organize put it; nothing to move back"
-    if not stat.S_ISREG(st.st_mode) or st.st_size != done.get("dst_size", intent["size"]) \
-            or st.st_mtime_ns != done.get("dst_mtime_ns", intent["mtime_ns"]) \
-            or ("dst_ino" in done and st.st_ino != done["dst_ino"]):
-        return "changed since organize moved it; left where it is"
-    if os.path.lexists(back):
-        return f"its original place {back} is taken; nothing was overwritten"
-    return None
+def _remove_empty(d: Dir, name: str) -> None:
+    """A temporary file a crash left before its inode was journaled: created, never written (empty)."""
+    st = fsops.stat_at(d, name)
+    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        fsops.remove(d, name, st.st_ino)

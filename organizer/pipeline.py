@@ -100,6 +100,7 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     ids, unreadable = identify(found.videos, state, index)
     if retry_failed:
         state.forget_failures(params.key(spec))
+        state.forget_stuck()
     laps.lap("identify")
     analysed = analyse_library(ids, state, params.key(spec), executor or make_executor(settings, spec, params),
                                progress or NoProgress(), thumbnails)
@@ -110,11 +111,12 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     placement = _place(request, analysed.results, state, spec)
     laps.lap("place")
     notes = _engine_notes(settings)
-    plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel])
-                                                   for r in analysed.results],
-                      settings=settings.as_dict(), skipped=list(found.skipped) + unreadable + list(analysed.failures),
+    movable, stuck = _movable(analysed.results, placement, state.stuck())
+    plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel]) for r in movable],
+                      settings=settings.as_dict(),
+                      skipped=list(found.skipped) + unreadable + list(analysed.failures) + stuck,
                       downloading=found.downloading, stay=placement.stay, distances=placement.distances,
-                      mode=placement.mode)
+                      mode=placement.mode, fingerprints={r.video.rel: r.fingerprint for r in movable})
     last = state.memberships()
     changed = bool(plan.moves) or set(index) != {(i.video.dev, i.video.ino) for i in ids} or any(
         placement.assigned[r.video.rel] != last.get(r.fingerprint) for r in analysed.results)
@@ -122,6 +124,18 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
                    spec, notes, laps.laps)
+
+
+def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list[VideoResult], list[Failure]]:
+    """The videos a plan may move, and those it leaves because their last move could not be completed."""
+    movable, left = [], []
+    for r in results:
+        if r.fingerprint in stuck and r.video.rel not in placement.stay:
+            left.append(Failure(r.video.rel, f"could not be moved last time ({stuck[r.fingerprint]}); fix that and "
+                                             "run with --retry-failed to try again"))
+        else:
+            movable.append(r)
+    return movable, left
 
 
 def _engine_notes(settings: Settings) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -11,9 +12,10 @@ from typing import Callable, Iterable
 
 from .clock import now_iso
 from .errors import ManifestError
+from .layout import STATE_DIR
+from .manifest import MANIFEST_VERSION, check_relative, parse_plan
 from .types import Failure, VideoFile
 
-MANIFEST_VERSION = 1
 NAME_MAX = 255
 
 
@@ -26,6 +28,7 @@ class Move:
     mtime_ns: int
     ino: int = 0
     distance: float | None = None    # a new video's distance to its cluster's centroid (None: clustered afresh)
+    fingerprint: str = ""            # the content's identity (remembered when the move cannot be made)
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,12 @@ class Plan:
     downloading: list[Failure] = field(default_factory=list)
     in_place: int = 0
     mode: str = "cluster"      # cluster (first run), recluster, or assign (new videos to existing clusters)
+    id: str = field(default_factory=lambda: secrets.token_hex(8))    # every apply of this plan shares it
     version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:
         data = {
-            "version": self.version, "root": self.root, "dest": self.dest, "created": self.created,
+            "version": self.version, "id": self.id, "root": self.root, "dest": self.dest, "created": self.created,
             "settings": self.settings,
             "clusters": [asdict(c) for c in self.clusters],
             "moves": [asdict(m) for m in self.moves],
@@ -64,45 +68,21 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str, origin: str = "manifest") -> "Plan":
-        try:
-            data = json.loads(text)
-            if data.get("version") != MANIFEST_VERSION:
-                raise ManifestError(f"{origin} has manifest version {data.get('version')!r}; this organize reads "
-                                    f"version {MANIFEST_VERSION}. Re-run the dry run to make a new plan.")
-            moves = [Move(m["src"], m["dst"], m["cluster"], int(m["size"]), int(m["mtime_ns"]), int(m.get("ino", 0)),
-                          None if m.get("distance") is None else float(m["distance"]))
-                     for m in data["moves"]]
-            plan = cls(root=data["root"], dest=data["dest"], created=data.get("created", ""),
-                       settings=data.get("settings", {}),
-                       clusters=[ClusterInfo(c["name"], int(c["size"])) for c in data.get("clusters", [])],
-                       moves=moves,
-                       skipped=[Failure(s["path"], s["reason"]) for s in data.get("skipped", [])],
-                       downloading=[Failure(s["path"], s["reason"]) for s in data.get("downloading", [])],
-                       in_place=int(data.get("in_place", 0)), mode=str(data.get("mode", "cluster")))
-        except ManifestError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ManifestError(f"{origin} is not a valid organize manifest ({type(exc).__name__}: {exc}). "
-                                "Re-run with --dry-run to write a fresh one.") from None
-        plan.validate()
-        return plan
+        """A plan from a manifest's text, every value checked (manifests are user-editable)."""
+        return parse_plan(text, origin)
 
     def validate(self) -> None:
-        """Reject plans that could touch files outside root or write outside dest (manifests are user-editable)."""
+        """Reject plans that could touch files outside root, write outside dest, or touch organize's own files."""
         if not os.path.isabs(self.root) or not os.path.isabs(self.dest):
             raise ManifestError("The manifest's root and dest must be absolute paths.")
+        state = os.path.join(os.path.abspath(self.root), STATE_DIR)
+        if os.path.abspath(self.dest) == state or os.path.abspath(self.dest).startswith(state + os.sep):
+            raise ManifestError(f"The manifest's dest lies inside {state}, organize's own folder; choose another.")
         for m in self.moves:
             for label, rel in (("src", m.src), ("dst", m.dst)):
                 check_relative(rel, f"move {label} {rel!r}")
             if len(PurePosixPath(m.dst).parts) != 2:
                 raise ManifestError(f"move dst {m.dst!r} must be '<cluster folder>/<file name>'.")
-
-
-def check_relative(rel: str, what: str) -> None:
-    p = PurePosixPath(rel)
-    if not rel or p.is_absolute() or ".." in p.parts or "\0" in rel or rel.startswith("~"):
-        raise ManifestError(f"Unsafe path in the manifest: {what} must stay inside its folder "
-                            "(no absolute paths, no '..'). Fix the manifest or re-run the dry run.")
 
 
 def fit_name(stem: str, suffix: str, max_bytes: int = NAME_MAX) -> str:
@@ -138,8 +118,8 @@ def _listdir(path: Path) -> set[str]:
 def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], settings: dict,
                skipped: Iterable[Failure] = (), downloading: Iterable[Failure] = (),
                listdir: Callable[[Path], set[str]] = _listdir, now: datetime | None = None,
-               stay: set[str] = frozenset(), distances: dict[str, float] | None = None, mode: str = "cluster"
-               ) -> Plan:
+               stay: set[str] = frozenset(), distances: dict[str, float] | None = None, mode: str = "cluster",
+               fingerprints: dict[str, str] | None = None) -> Plan:
     """Place each video at DEST/<cluster>/<name>; a file already in its cluster folder stays (runs twice safely).
 
     Videos whose rel is in `stay` are counted in their cluster and never moved (hand-placed files).
@@ -161,7 +141,7 @@ def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], 
         name = unique_name(video.path.name, names)
         names.add(name)
         moves.append(Move(video.rel, f"{cluster}/{name}", cluster, video.size, video.mtime_ns, video.ino,
-                          distances.get(video.rel)))
+                          distances.get(video.rel), (fingerprints or {}).get(video.rel, "")))
     created = now.isoformat(timespec="seconds") if now else now_iso()
     clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items())]
     return Plan(str(root), str(dest), created, settings, clusters, moves,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .images import data_uri
+from .outputs import REPORT_MARK, write_output
 from .pipeline import Planned
 
 CSS = """
@@ -32,7 +33,7 @@ def render_html(planned: Planned, dry_run: bool = True) -> str:
     plan, results = planned.plan, planned.results
     names = sorted(set(planned.placement.assigned.values()))
     dst_of = {m.src: m.dst for m in plan.moves}
-    out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
+    out = ["<!doctype html><html lang=en><head><meta charset=utf-8>", REPORT_MARK.decode(),
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
            f"<title>organize: {_e(plan.root)}</title><style>{CSS}</style></head><body>",
            f"<h1>{'Planned' if dry_run else 'Applied'}: {len(results)} videos in {len(names)} clusters</h1>",
@@ -65,7 +66,6 @@ def render_html(planned: Planned, dry_run: bool = True) -> str:
 
 
 def write_html_report(path: Path, planned: Planned, dry_run: bool = True) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(planned, dry_run), encoding="utf-8")
+    """Write the report: a new file, or a report of ours replaced; never anything else."""
+    return write_output(path, render_html(planned, dry_run).encode("utf-8"), "report", "--report")
     return path

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import LibraryNotWritable, StateError
 from .layout import not_writable
 from .clock import now_iso, stamp
-from .state_codec import decode_analysis, encode_analysis, from_blob, to_blob
+from .state_codec import decode_analysis, encode_analysis, from_blob, to_blob, vector_or_none
 from .state_schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from .types import Analysis, ClusterRow, ClusterSet
 
@@ -179,7 +179,8 @@ class LibraryState:
                 yield self.db
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:           # SQLite rolls back by itself on some errors (a full disk)
+                    self.db.execute("ROLLBACK")
                 raise
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -278,13 +279,28 @@ class LibraryState:
         data, n, dim = rows[0]
         return from_blob(data, np.float16).astype(np.float32).reshape(n, dim)
 
+    # ------------------------------------------------------------------------------------- stuck moves
+    def remember_stuck(self, reasons: dict[str, str]) -> None:
+        """Contents whose move could not be completed (the source could not be removed): not planned again."""
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO move_failures VALUES (?, ?, ?)",
+                           [(fp, reason, now_iso()) for fp, reason in reasons.items() if fp])
+
+    def stuck(self) -> dict[str, str]:
+        return dict(self._read("SELECT fingerprint, reason FROM move_failures"))
+
+    def forget_stuck(self) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM move_failures")
+
     # ----------------------------------------------------------------------------------------- clusters
     def clusters(self) -> ClusterSet:
+        """The stored clusters. A centroid or mean that does not decode is dropped (it is derived again from
+        the folders), never a traceback."""
         rows = self._read("SELECT name, centroid, size FROM clusters ORDER BY name")
         mean = self.get_meta("library_mean_blob")
-        return ClusterSet(tuple(ClusterRow(n, from_blob(c, np.float32), s) for n, c, s in rows),
-                          None if mean is None else from_blob(bytes.fromhex(mean), np.float32),
-                          self.get_meta("feature_space"))
+        return ClusterSet(tuple(ClusterRow(str(n), vector_or_none(c), int(s or 0)) for n, c, s in rows),
+                          vector_or_none(mean), self.get_meta("feature_space"))
 
     def save_clusters(self, clusters: ClusterSet) -> None:
         """Replace the clusters, their library mean and feature space."""

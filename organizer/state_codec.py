@@ -22,6 +22,17 @@ def from_blob(data: bytes | None, dtype) -> np.ndarray | None:
     return None if data is None else np.frombuffer(data, dtype).copy()
 
 
+def vector_or_none(data) -> np.ndarray | None:
+    """A float32 vector from a blob (or its hex text); None when missing, malformed or not finite."""
+    try:
+        raw = bytes.fromhex(data) if isinstance(data, str) else data
+        vec = from_blob(raw, np.float32)
+    except (ValueError, TypeError):
+        log.warning("a stored vector does not decode; it is derived again")
+        return None
+    return vec if vec is not None and len(vec) and np.isfinite(vec).all() else None
+
+
 def encode_analysis(a: Analysis) -> tuple:
     """(duration, n_frames, dim, keyframes, updated, vector, class_scores, thumbnails) column values."""
     k = a.keyframes

@@ -90,6 +90,7 @@ class MoveReport:
     skipped: tuple[Failure, ...] = ()
     errors: tuple[Failure, ...] = ()
     dry_run: bool = False
+    note: str = ""                     # a sentence when there was nothing to do (already undone, already applied)
 
     @property
     def exit_code(self) -> int:

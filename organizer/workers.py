@@ -27,7 +27,7 @@ from .types import Analysis
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "ORGANIZER_WORKER_FAULT"     # tests: "crash:NAME,hang:NAME,abort:NAME" misbehave on files named NAME
+FAULT_ENV = "ORGANIZER_WORKER_FAULT"     # tests: "crash:NAME,abort:NAME,hang:NAME,raise:NAME" misbehave on NAME
 SIGNAL_NAMES = {signal.SIGSEGV: "signal 11", signal.SIGABRT: "an abort", signal.SIGKILL: "signal 9",
                 signal.SIGBUS: "signal 7", signal.SIGILL: "signal 4", signal.SIGFPE: "signal 8"}
 
@@ -65,6 +65,7 @@ class Outcome:
 def run_job(job: Job, params: AnalysisParams, backend) -> Outcome:
     """Do one job; a problem with this video becomes a failed Outcome, a model problem is raised."""
     try:
+        _misbehave(job)
         analysis = None if job.task == "stills" else analyse_video(job.path, params, backend)
         frames = job.frames if analysis is None else analysis.keyframes.frame_numbers
         stills = ()
@@ -118,6 +119,8 @@ def _misbehave(job: Job) -> None:
                 os.abort()
             elif kind == "hang":
                 time.sleep(3600)
+            elif kind == "raise":
+                raise RuntimeError("an injected bug")
 
 
 def _quiet_child(threads: int) -> None:
@@ -179,7 +182,6 @@ def worker_main(conn, spec: FeatureSpec, params: AnalysisParams, threads: int, d
         if job is None:
             conn.send(("bye", peak_rss_mib()))
             return
-        _misbehave(job)
         try:
             conn.send(("done", run_job(job, params, backend)))
         except OrganizerError as exc:
@@ -195,7 +197,8 @@ def start_child(first_message: tuple, debug: bool, threads: int = 0) -> tuple[su
     ours, theirs = socket.socketpair()
     env = dict(os.environ)
     if threads:
-        for name in ("OPENCV_FFMPEG_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        for name in ("OPENCV_FFMPEG_THREADS", "ORGANIZER_DECODE_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "MKL_NUM_THREADS"):
             env[name] = str(threads)
     home = str(Path(__file__).resolve().parent.parent)         # organizer importable even when not installed
     env["PYTHONPATH"] = home + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

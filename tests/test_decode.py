@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -28,7 +30,7 @@ def test_model_input_keeps_aspect_ratio():
 def test_samples_generated_video(make_video):
     path = make_video("a.mp4", [1, 2, 3], seconds_each=2.0, fps=10)
     s = sample_video(path, fps=1.0, max_frames=64)
-    assert s.decoder == "opencv"
+    assert s.decoder == "pyav"
     assert len(s.frames) == 6 and s.duration == pytest.approx(6.0, abs=0.2)
     assert s.frames[0].shape == (120, 160, 3)
     assert list(s.times) == sorted(s.times)
@@ -59,12 +61,15 @@ def test_truncated_file(tmp_path, make_video):
         sample_video(bad)
 
 
-def test_pyav_fallback_reads_what_opencv_refuses(make_video, monkeypatch):
-    from organizer import decode
+def test_opencv_reads_what_pyav_refuses(make_video, monkeypatch):
+    from organizer import decode_av
+
+    def refuse(*a, **k):
+        raise VideoUnreadable("cannot be opened as a video (pretend)")
     path = make_video("a.mp4", [1, 2], seconds_each=1.0)
-    monkeypatch.setattr(decode, "_decode_opencv", lambda *a: None)
+    monkeypatch.setattr(decode_av, "decode", refuse)
     s = sample_video(path)
-    assert s.decoder == "pyav" and len(s.frames) >= 2
+    assert s.decoder == "opencv" and len(s.frames) >= 2
 
 
 @needs_videos
@@ -92,3 +97,10 @@ def test_seeking_to_sparse_samples_gives_the_same_frames(tmp_path):
     assert seek.indices == grab.indices and len(seek.indices) == 4
     for a, b in zip(seek.frames, grab.frames):
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0
+
+
+def test_a_link_swapped_in_for_a_video_is_never_followed(make_video, tmp_path):
+    real = make_video("real.mp4", [1, 2], seconds_each=1.0)
+    os.symlink(real, tmp_path / "link.mp4")
+    with pytest.raises(VideoUnreadable, match="symbolic link"):
+        sample_video(tmp_path / "link.mp4")

@@ -143,3 +143,16 @@ def test_workers_and_the_model_process_give_the_in_process_answers():
     assert len(inline["moves"]) == 29
     assert _plan(settings, LocalExecutor(spec, params, workers=2)) == inline
     assert _plan(settings, LocalExecutor(spec, params, workers=2, model_process=True)) == inline
+
+
+@needs_models
+@pytest.mark.parametrize("where", ["worker", "inline"])
+def test_an_unexpected_error_on_one_video_is_its_failure_not_the_batch(small_library, monkeypatch, where):
+    monkeypatch.setenv(FAULT_ENV, "raise:v2.mp4")
+    settings = fast_settings(clusters="2")
+    spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
+    executor = InlineExecutor(spec, params) if where == "inline" else LocalExecutor(spec, params, workers=2)
+    planned = organize(small_library, settings, state=LibraryState.memory(), executor=executor, thumbnails=False)
+    assert len(planned.results) == 3
+    assert [(f.path, f.reason) for f in planned.plan.skipped] == [
+        ("v2.mp4", "could not be processed (RuntimeError: an injected bug)")]

@@ -34,8 +34,10 @@ def test_partial_downloads_are_reported_not_planned(tmp_path):
     found = scan(tmp_path, settle_seconds=600)
     assert [v.rel for v in found.videos] == ["done.mp4"]
     downloading = {f.path for f in found.downloading}
-    assert {"d.temp.mp4", "e.f137.mp4", "i.mp4", "fresh.mp4", "a.mp4.part", "f.mp4.crdownload"} <= downloading
+    assert downloading == {"a.mp4.part", "d.temp.mp4", "e.f137.mp4", "f.mp4.crdownload", "g.mp4.download",
+                           "h.mp4.!qB", "i.mp4", "fresh.mp4"}
     assert all("still downloading" in f.reason for f in found.downloading)
+    assert found.skipped == []              # fragments (.part-Frag3) and state files (.ytdl) are left out quietly
 
 
 def test_settle_time_uses_injected_clock(tmp_path):

@@ -239,13 +239,43 @@ def test_an_old_schema_is_migrated_in_place_keeping_its_data(tmp_path):
         state.set_memberships({})           # the v2 column exists
 
 
-def test_cron_output_has_no_colour_or_progress_when_not_a_tty(tmp_path):
+def _in_a_terminal(args: list[str], env: dict) -> str:
+    """Run organize with its output on a real pseudo-terminal; returns everything it wrote there."""
+    import pty
+    import subprocess
+    import sys
+    leader, follower = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    proc = subprocess.Popen([sys.executable, "-m", "organizer", *args], stdout=follower, stderr=follower,
+                            stdin=subprocess.DEVNULL, env={**clean, "TERM": "xterm-256color", **env})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:          # the terminal closed: the process is done
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(60)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@needs_models
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path):
     root = tmp_path / "lib"
     write_video(root / "a.mp4", [1], seconds_each=2.0)
-    result = CliRunner().invoke(main, [str(root), "--weights", "random", "--settle-seconds", "0", "--dry-run"],
-                                env={"NO_COLOR": "1"})
-    assert result.exit_code == 0, result.output
-    assert "\x1b[" not in result.output and "Planned" in result.output
+    args = [str(root), "--model", str(MNV1), "--settle-seconds", "0", "--dry-run"]
+    piped = CliRunner().invoke(main, args, env={"NO_COLOR": None, "FORCE_COLOR": None})
+    assert piped.exit_code == 0 and "\x1b[" not in piped.output and "Planned" in piped.output
+    import re
+    colour = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7]|4[0-8]|10[0-7])(?:;\d+)*m")    # a colour, not bold
+    coloured = _in_a_terminal(args, {})
+    assert colour.search(coloured), "a terminal gets colour (so the next check can fail)"
+    plain = _in_a_terminal(args, {"NO_COLOR": "1"})
+    assert "Planned" in plain and not colour.search(plain)
 
 
 def test_a_library_without_a_writable_state_folder_is_refused_clearly_but_can_be_planned(tmp_path):

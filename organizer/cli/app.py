@@ -103,6 +103,7 @@ def setup_logging(debug: bool, log_file: str | None, quiet: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     err = logging.StreamHandler(sys.stderr)
     err.organize = True
+    err.addFilter(_visible)
     err.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
     err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root.addHandler(err)
@@ -114,6 +115,12 @@ def setup_logging(debug: bool, log_file: str | None, quiet: bool) -> None:
         root.addHandler(fh)
     for noisy in ("tensorflow", "absl", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _visible(record: logging.LogRecord) -> bool:
+    """Log lines reach the terminal with control characters made visible (file names are in them)."""
+    record.msg, record.args = shown(record.getMessage()), ()
+    return True
 
 
 def fail(exc: OrganizerError, debug: bool, as_json: bool = False) -> None:

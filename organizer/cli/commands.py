@@ -70,7 +70,7 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
     except OrganizerError as exc:
         fail(exc, debug, as_json)
     for warning in report.warnings:
-        log.warning(shown(warning))
+        log.warning("%s", warning)
     if as_json:
         click.echo(report.to_json())
     elif not quiet:

@@ -125,6 +125,10 @@ def print_moves(report: MoveReport, verb: str) -> None:
         click.echo(f"Skipped: {shown(item.path)}: {shown(item.reason)}")
     for item in report.errors:
         click.echo(f"Failed: {shown(item.path)}: {shown(item.reason)}")
+    if report.note:
+        click.echo(shown(report.note))
+        if not (report.moved or report.skipped or report.errors):
+            return
     click.echo(f"{verb} {report.moved} file(s); {len(report.skipped)} skipped; {len(report.errors)} failed"
                + (f"; {report.recovered} interrupted operation(s) recovered" if report.recovered else "")
                + (f" (run {report.run})" if report.run else "") + ".")
