@@ -39,8 +39,7 @@ def test_tflite_classifier_with_labels_gives_class_scores():
     assert len(b.labels) == 1001
     # The quantized softmax sums to about 1 (8-bit steps of 1/256).
     board = (np.indices((224, 224)).sum(0) // 28 % 2 * 255).astype(np.uint8)
-    emb = embed_frames(b, [np.dstack([board] * 3)], 1)
-    feats, scores = emb.features, emb.scores
+    scores = embed_frames(b, [np.dstack([board] * 3)], 1).scores
     assert scores.shape == (1, 1001) and scores.sum() == pytest.approx(1.0, abs=0.1)
 
 

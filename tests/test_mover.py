@@ -23,7 +23,7 @@ from organizer.planner import Move, Plan
 from organizer.undo import list_runs
 
 from .moverkit import (LONG, NAMES, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
-                       needs_shm, temp_files, undo)
+                       temp_files, undo)
 
 
 @pytest.fixture
