@@ -70,10 +70,13 @@ def next_number(names: list[str]) -> int:
     return max(numbers, default=0) + 1
 
 
-def silhouettes(x: np.ndarray, ks, seed: int) -> dict[int, float]:
-    """The silhouette score of KMeans at each k. One OpenMP/BLAS thread: these small fits are all per-call
-    overhead, which more threads only add to (measured: 0.56 s on one thread, 0.83 s on two, 1.6 s on 16 cores,
-    for 28 values of k over 116 videos)."""
+TIE = 0.005          # silhouette scores this close to the best are a tie: the smallest such k wins
+
+
+def silhouettes(x: np.ndarray, ks, seed: int) -> dict[int, tuple[float, int]]:
+    """k -> (silhouette score, clusters of one video) of KMeans at each k. One OpenMP/BLAS thread: these small
+    fits are all per-call overhead, which more threads only add to (measured: 0.56 s on one thread, 0.83 s on two,
+    1.6 s on 16 cores, for 28 values of k over 116 videos)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from threadpoolctl import threadpool_limits
@@ -82,13 +85,25 @@ def silhouettes(x: np.ndarray, ks, seed: int) -> dict[int, float]:
     with threadpool_limits(1):
         for k in ks:
             labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
-            if len(set(labels.tolist())) > 1:
-                scores[k] = float(silhouette_score(x, labels))
+            counts = np.bincount(labels)
+            if (counts > 0).sum() > 1:
+                scores[k] = (float(silhouette_score(x, labels)), int((counts == 1).sum()))
     return scores
 
 
+def choose_k(scores: dict[int, tuple[float, int]]) -> int:
+    """The smallest k whose silhouette ties the best (within TIE) and where at most half the clusters are single
+    videos: flat scores no longer drift to many one-video clusters."""
+    best = max(s for s, _ in scores.values())
+    fair = [k for k, (s, single) in scores.items() if s >= best - TIE and single <= k / 2]
+    return min(fair) if fair else max(scores, key=lambda k: scores[k][0])
+
+
 class VideoClusterer:
-    """KMeans over prepared video vectors; n_clusters=None picks k by silhouette. fit() returns self."""
+    """KMeans over prepared video vectors; n_clusters=None picks k by silhouette. fit() returns self.
+
+    Learned: labels_, centroids_, mean_, n_clusters_, scores_ (k -> silhouette, auto only), choice_ (a sentence on
+    how k was chosen), warnings_ (sentences for the user)."""
 
     def __init__(self, n_clusters: int | None = None, random_state: int = 0, max_auto: int = 50):
         self.n_clusters = n_clusters
@@ -100,34 +115,51 @@ class VideoClusterer:
 
         x = prepare(vectors)
         n = len(x)
-        self.warning_ = None
-        if self.n_clusters is not None and self.n_clusters > n:
-            self.warning_ = (f"Asked for {self.n_clusters} clusters but only {n} video(s) could be processed; "
-                             f"using {n} clusters.")
+        self.warnings_ = []
         if self.n_clusters is not None:
             k = min(self.n_clusters, n)
-            self.scores_ = {}
+            self.scores_, self.choice_ = {}, f"{k} clusters, as asked"
+            if self.n_clusters > n:
+                self.warnings_.append(f"Asked for {self.n_clusters} clusters, but there are only {n} videos; "
+                                      f"making {n} clusters, one per video.")
+                self.choice_ = f"{k} clusters, one per video"
         else:
-            k, self.scores_ = self._auto(x)
-        if k <= 1 or n <= 1:
-            labels = np.zeros(n, dtype=int)
-        else:
-            labels = KMeans(k, n_init=10, random_state=self.random_state).fit_predict(x)
+            k = self._auto(x)
+        labels = np.zeros(n, dtype=int) if k <= 1 or n <= 1 else \
+            KMeans(k, n_init=10, random_state=self.random_state).fit_predict(x)
         self.labels_ = self._canonical(labels)
         self.mean_ = library_mean(vectors) if n else None
         self.n_clusters_ = int(self.labels_.max() + 1) if n else 0
         self.centroids_ = np.stack([l2n(x[self.labels_ == c].mean(0)) for c in range(self.n_clusters_)]) if n else x
+        self._note_singletons()
         return self
 
-    def _auto(self, x: np.ndarray) -> tuple[int, dict[int, float]]:
+    def _note_singletons(self) -> None:
+        single = int((np.bincount(self.labels_) == 1).sum()) if len(self.labels_) else 0
+        if self.n_clusters_ > 2 and single * 2 > self.n_clusters_:
+            hint = " (--clusters auto may group them better)" if self.n_clusters is not None else ""
+            self.warnings_.append(f"{single} of the {self.n_clusters_} clusters hold a single video{hint}.")
+
+    def _auto(self, x: np.ndarray) -> int:
         n = len(x)
         distinct = len(np.unique(np.round(x, 6), axis=0))     # k beyond the distinct videos cannot form clusters
+        self.scores_ = {}
         if n < 3 or distinct < 3:
-            return min(n, distinct), {}
-        scores = silhouettes(x, range(2, min(n - 1, distinct, self.max_auto) + 1), self.random_state)
-        if not scores:
-            return 1, scores
-        return max(scores, key=lambda k: (round(scores[k], 6), -k)), scores
+            k = min(n, distinct)
+            self.choice_ = f"auto made {k} cluster{'s' if k != 1 else ''} ({n} videos, too few to choose)"
+            return k
+        ks = range(2, min(n - 1, distinct, self.max_auto) + 1)
+        found = silhouettes(x, ks, self.random_state)
+        if not found:
+            self.choice_ = "auto made 1 cluster (no split scored)"
+            return 1
+        k = choose_k(found)
+        self.scores_ = {k_: s for k_, (s, _) in found.items()}
+        best = max(self.scores_, key=self.scores_.get)
+        self.choice_ = f"auto chose {k} of {ks.start}-{ks[-1]} by silhouette ({found[k][0]:.3f}" + (
+            ", the best score)" if k == best else f"; the fewest clusters within {TIE} of the best score, "
+                                                 f"{self.scores_[best]:.3f} at {best})")
+        return k
 
     @staticmethod
     def _canonical(labels: np.ndarray) -> np.ndarray:

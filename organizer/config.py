@@ -75,6 +75,14 @@ OPTIONS: dict[str, Option] = {
                                      "open a new cluster when --clusters allows more than exist.", 0.0, 2.0),
     "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
                                     "downloading and left alone.", 0.0, 1e9),
+    "safety.stable_seconds": Option(2.0, float, "Files modified within the settle time are watched this many seconds: "
+                                    "one that does not grow and that no process has open for writing looks like a "
+                                    "finished copy (0: do not watch).", 0.0, 60.0),
+    "safety.finished_copies": Option("leave", str, "What to do with files modified within the settle time that look "
+                                     "like a finished copy: 'leave' them like a download (the summary says they look "
+                                     "finished) or 'organize' them now.", choices=("leave", "organize")),
+    "output.keep_plans": Option(50, int, "How many of the newest plans (and their reports) to keep in "
+                                "PATH/.organizer/plans; every plan that was applied is kept too.", 1, 100000),
     "engine.workers": Option("auto", str, "Worker processes that analyse videos: a number, or 'auto' for one per "
                              "usable CPU core. Each loads the model once; inference threads are split between them."),
     "engine.video_timeout": Option(600.0, float, "A video whose analysis takes longer than this many seconds is "
@@ -130,6 +138,9 @@ class Settings:
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
     placement_max_distance: float = OPTIONS["placement.max_distance"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
+    safety_stable_seconds: float = OPTIONS["safety.stable_seconds"].default
+    safety_finished_copies: str = OPTIONS["safety.finished_copies"].default
+    output_keep_plans: int = OPTIONS["output.keep_plans"].default
     engine_workers: str = OPTIONS["engine.workers"].default
     engine_video_timeout: float = OPTIONS["engine.video_timeout"].default
     engine_executor: str = OPTIONS["engine.executor"].default
@@ -200,7 +211,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} does not exist; check the path given to --config.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML ({exc}); fix it or start from "
-                          "configs/default.toml.") from None
+                          "the defaults `organize config` prints.") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -211,7 +222,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(flat) - set(OPTIONS))
     if unknown:
         raise ConfigError(f"Config file {path} has unknown setting(s): {', '.join(unknown)}. "
-                          "See configs/default.toml for the valid ones.")
+                          "`organize config` prints every valid one.")
     return flat
 
 
@@ -228,9 +239,12 @@ def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None 
     return Settings(**{_attr(k): _coerce(k, v) for k, v in values.items()})
 
 
-def default_toml() -> str:
-    """The documented default config, as written to configs/default.toml."""
-    lines = ["# organizer settings. Every key is optional; shown values are the defaults.",
+def default_toml(settings: Settings | None = None) -> str:
+    """The documented config: every setting with its meaning and range, and its default value (or the value in
+    `settings`). `organize config` prints it; configs/default.toml is this text."""
+    values = settings.as_dict() if settings is not None else {k: o.default for k, o in OPTIONS.items()}
+    lines = ["# organizer settings. Every key is optional; shown values are the "
+             + ("defaults." if settings is None else "values in effect."),
              "# Precedence: command-line flag > this file (--config FILE) > built-in default.", ""]
     section = None
     for key, opt in OPTIONS.items():
@@ -245,7 +259,7 @@ def default_toml() -> str:
         elif opt.min is not None:
             rng = f" Range {_num(opt.min)} to {_num(opt.max)}."
         lines.append(f"# {opt.help}{rng}")
-        value = opt.default
+        value = values[key]
         if isinstance(value, str):
             rendered = f'"{value}"'
         elif isinstance(value, bool):

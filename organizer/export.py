@@ -16,6 +16,7 @@ from .config import Settings
 from .engine import Executor, Job, Outcome, make_executor
 from .features import FeatureSpec
 from .outputs import is_ours, write_output
+from .scan import scan
 from .types import Analysis
 
 
@@ -92,15 +93,25 @@ def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executo
                   debug: bool = False) -> Iterator[Exported]:
     """Analyse each video and export its keyframes; results are yielded as the videos finish."""
     spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
-    executor = executor or make_executor(settings, spec, params, debug)
-    names = folder_names((os.fspath(v) for v in videos), out_dir)
+    paths = []
+    for given in videos:
+        if os.path.isdir(given):
+            found = [os.fspath(v.path) for v in scan(Path(given), 0.0).videos]
+            if not found:
+                yield Exported(os.fspath(given), None, reason="is a folder with no videos in it")
+            paths += found
+        else:
+            paths.append(os.fspath(given))
+    names = folder_names(paths, out_dir)
     jobs = []
-    for video in videos:
-        path = os.fspath(video)
+    for path in paths:
         if not os.path.isfile(path):
             yield Exported(path, None, reason="does not exist or is not a regular file")
             continue
         jobs.append(Job(path, path, os.path.getsize(path), path, task="export"))
+    if not jobs:
+        return                                       # nothing to analyse: no model is loaded
+    executor = executor or make_executor(settings, spec, params, debug)
     for outcome in executor.run(jobs):
         yield _exported(outcome, Path(out_dir) / names[outcome.job.path])
 

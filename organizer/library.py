@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .engine import make_executor
 from .inventory import identify
 from .clock import now_iso, stamp
 from .layout import Layout, not_writable
-from .outputs import write_output
+from .outputs import is_ours, write_output
 from .pipeline import Planned, folders_in, organize
 from .placement import Member, refreshed, top_folder
 from .planner import Plan
@@ -34,6 +35,10 @@ from .undo import undo as undo_application
 from .workers import peak_rss_mib
 
 log = logging.getLogger(__name__)
+
+
+class NeverOrganized(OrganizerError):
+    """A command that reads or undoes runs was given a folder organize has never worked on."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,10 @@ def library_lock(layout: Layout) -> Iterator[None]:
 
 def _folder(root) -> Path:
     path = Path(os.path.abspath(root))
+    if not os.path.lexists(path):
+        raise OrganizerError(f"{path} does not exist; pass the folder that holds your videos.")
     if not path.is_dir():
-        raise OrganizerError(f"{path} is not a folder; pass the folder that holds your videos.")
+        raise OrganizerError(f"{path} is a file, not a folder; pass the folder that holds your videos.")
     return path
 
 
@@ -89,11 +96,15 @@ class Library:
     @classmethod
     @contextlib.contextmanager
     def open(cls, root, rebuild_state: bool = False, read_only_ok: bool = False, lock: bool = True,
-             with_state: bool = True) -> Iterator["Library"]:
+             with_state: bool = True, existing: bool = False) -> Iterator["Library"]:
         """Lock the library and open its state. With read_only_ok, a library that cannot be written is opened
         without a lock and with a throw-away cache (to plan a read-only mount). Undo and the runs listing need
-        no state database (with_state=False); listing runs needs no lock either."""
+        no state database (with_state=False); listing runs needs no lock either. With existing, a folder that was
+        never organized is refused instead of getting a .organizer folder."""
         layout = Layout.of(_folder(root))
+        if existing and not layout.exists():
+            raise NeverOrganized(f"{layout.root} has never been organized (there is no {layout.state_dir}); there "
+                                 "are no runs to list or undo.")
         with contextlib.ExitStack() as stack:
             try:
                 if lock:
@@ -118,18 +129,19 @@ class Library:
         planned = organize(self.layout.root, settings, options.dest, progress=progress, state=self.state,
                            recluster=options.recluster, executor=executor, retry_failed=options.retry_failed,
                            thumbnails=bool(options.dry_run or options.report or options.keyframes_dir))
-        manifest = self.write_manifest(planned.plan, options.manifest)
+        manifest = self.write_manifest(planned.plan, options.manifest, settings.output_keep_plans)
         report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
         if report_path:
             from .report import write_html_report
-            write_html_report(report_path, planned, options.dry_run)
+            write_html_report(report_path, planned, options.dry_run, str(manifest))
         if options.keyframes_dir:
             from .export import export_analysed
             export_analysed([(os.fspath(r.video.path), r.analysis) for r in planned.results],
                             options.keyframes_dir, executor)
         applied = None
         if not options.dry_run:
-            applied = mover.apply_plan(planned.plan, self.layout)
+            # A plan with nothing to move leaves no journal (no empty runs in `organize runs`).
+            applied = mover.apply_plan(planned.plan, self.layout) if planned.plan.moves else mover.ApplyReport()
             self._remember_stuck(planned.plan, applied)
             if planned.changed or applied.moved or recovered:
                 self.refresh(planned.plan, settings)
@@ -144,15 +156,42 @@ class Library:
                  report.videos, len(report.clusters), report.planned, len(report.skipped), len(report.downloading))
         return report
 
-    def write_manifest(self, plan: Plan, path: Path | None) -> Path:
-        """The plan as JSON: a new file, or a manifest of ours replaced; never anything else."""
+    def write_manifest(self, plan: Plan, path: Path | None, keep: int = 50) -> Path:
+        """The plan as JSON: a new file, or a manifest of ours replaced; never anything else. In the library's
+        plans folder only the newest `keep` plans stay, with every plan that was applied."""
         target = Path(path) if path else self.layout.plans_dir / f"{stamp()}.json"
-        return write_output(target, plan.to_json().encode("ascii"), "manifest", "--manifest")
+        written = write_output(target, plan.to_json().encode("ascii"), "manifest", "--manifest")
+        if path is None and self.cached:
+            self._prune_plans(keep)
+        return written
+
+    def _prune_plans(self, keep: int) -> None:
+        plans = sorted(self.layout.plans_dir.glob("*.json"))
+        if len(plans) <= keep:
+            return
+        applied = {r.plan for r in list_runs(self.layout) if r.kind == "apply"}
+        for old in plans[:-keep]:
+            try:
+                plan_id = json.loads(old.read_text(encoding="utf-8", errors="surrogateescape")).get("id")
+            except (OSError, ValueError, AttributeError):
+                continue                          # not a plan of ours: left alone
+            if plan_id in applied:
+                continue
+            for file in (old, old.with_suffix(".html")):
+                if file.exists() and is_ours(file, "manifest" if file.suffix == ".json" else "report"):
+                    file.unlink()
 
     # ------------------------------------------------------------------------------------ apply and undo
     def apply(self, plan: Plan) -> MoveReport:
-        """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters."""
+        """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters. A plan
+        already applied (and not undone) is not applied again; an interrupted one is resumed."""
         recovered = mover.recover(self.layout)
+        runs = [r for r in list_runs(self.layout) if r.kind == "apply" and r.plan == plan.id]
+        if runs and runs[-1].status == "complete" and sum(r.moved - r.undone for r in runs) >= len(plan.moves):
+            return MoveReport(runs[-1].id, 0, recovered, note=f"This plan was already applied in run "
+                                                              f"{runs[-1].id}; nothing to do.")
+        if not plan.moves:
+            return MoveReport("", 0, recovered, note="This plan moves nothing; nothing to do.")
         applied = mover.apply_plan(plan, self.layout)
         self._remember_stuck(plan, applied)
         try:
@@ -216,12 +255,14 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         report=str(report_path) if report_path else None, mode=plan.mode, videos=len(planned.results),
         cached=planned.cached, new=new,
         clusters=tuple(ClusterLine(c.name, c.size, to_move.get(c.name, 0)) for c in plan.clusters),
-        auto_scores=dict(placement.auto_scores), planned=len(plan.moves), moved=applied.moved if applied else 0,
+        auto_scores=dict(placement.auto_scores), k_choice=placement.k_choice, planned=len(plan.moves),
+        moved=applied.moved if applied else 0,
         in_place=plan.in_place, skipped=skipped, downloading=tuple(plan.downloading),
         errors=tuple(Failure(p, r) for p, r in (applied.failed if applied else [])), recovered=recovered,
         frames=planned.frames, frames_reused=planned.reused, backend=planned.backend,
         warnings=planned.notes + placement.warnings, seconds=planned.seconds, memory_mib=round(memory_mib),
-        timings={**planned.timings, **model_stats},
+        timings={**planned.timings, **model_stats}, settle_seconds=plan.settings.get("safety.settle_seconds", 600.0),
+        recent=planned.recent, looks_finished=planned.looks_finished,
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))

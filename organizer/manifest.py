@@ -86,6 +86,18 @@ def _failures(items, what: str, origin: str) -> list[Failure]:
                     _text(i.get("reason", ""), f"{what} reason", origin)) for i in items]
 
 
+def read_manifest(path) -> str:
+    """A manifest file's text (names that are not UTF-8 kept as escapes), or a sentence why it cannot be read."""
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape").read()
+    except FileNotFoundError:
+        raise ManifestError(f"The manifest {path} does not exist; a dry run prints where it wrote its plan.") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path} is a folder; pass the plan's .json file (a dry run prints its name).") from None
+    except OSError as exc:
+        raise ManifestError(f"The manifest {path} cannot be read ({exc.strerror}).") from None
+
+
 def parse_plan(text: str, origin: str = "manifest"):
     """The Plan a manifest's text describes, or ManifestError with the first problem found."""
     from .planner import ClusterInfo, Plan

@@ -60,6 +60,8 @@ class Planned:
     changed: bool                      # False: the library is as the last run left it (no state refresh needed)
     spec: FeatureSpec
     notes: tuple[str, ...] = ()        # warnings about how the run was done (not about the clusters)
+    recent: int = 0                    # left alone only because they were modified within the settle time
+    looks_finished: int = 0            # of those, how many look like a finished copy
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase
 
 
@@ -94,7 +96,8 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     state = state or LibraryState.memory()
     spec = FeatureSpec.from_settings(settings)
     params = AnalysisParams.from_settings(settings)
-    found = scan(request.root, settings.safety_settle_seconds, now=now)
+    found = scan(request.root, settings.safety_settle_seconds, now=now, stable_seconds=settings.safety_stable_seconds,
+                 organize_finished=settings.safety_finished_copies == "organize")
     laps.lap("scan")
     index = state.stat_index()
     ids, unreadable = identify(found.videos, state, index)
@@ -123,7 +126,7 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     laps.lap("plan")
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
-                   spec, notes, laps.laps)
+                   spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished)
 
 
 def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list[VideoResult], list[Failure]]:

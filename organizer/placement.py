@@ -49,6 +49,7 @@ class Placement:
     outside: frozenset[str] = frozenset()  # rels found outside every cluster folder (new to the clusters)
     auto_scores: dict[int, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    k_choice: str = ""                    # how the number of clusters was chosen (a clustering run)
 
 
 def top_folder(path: str, dest: str, sep: str = "/") -> str | None:
@@ -124,34 +125,51 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
     clusters, warnings = _adopt(stored, members, space, set(present), last or {})
     known = set(clusters.names)
     folder_of = {m.rel: m.folder if m.folder in known or m.folder == UNSORTED else None for m in members}
+    if clusters.rows and members and not any(f in known for f in folder_of.values()) and not recluster:
+        clusters = ClusterSet(space=space)           # nothing is left in a cluster folder (after a full undo)
+        warnings.append("No video is in a cluster folder any more; the library is clustered afresh.")
     usable = [c for c in clusters.rows if c.centroid is not None]
     distances_of: dict[str, float] = {}
     scores: dict[int, float] = {}
+    choice = ""
     if recluster or not usable:
         mode = "recluster" if clusters.rows else "cluster"
-        assigned, scores, extra = cluster_all(members, folder_of, clusters.names, class_names, rules)
+        assigned, scores, extra, choice = cluster_all(members, folder_of, clusters.names, class_names, rules)
         warnings += extra
     else:
         mode = "assign"
         assigned, distances_of = assign_new(members, folder_of, clusters, class_names, rules)
-    if rules.naming == "labels" and not class_names and (mode != "assign" or any(
-            n not in known and n != UNSORTED for n in assigned.values())):
+        warnings += _count_note(len(clusters.rows), rules.n_clusters)
+    fresh_names = {n for n in assigned.values() if n not in known and n != UNSORTED}
+    if rules.naming == "labels" and not class_names and fresh_names:
         warnings.append("The feature model gives no class names (an embedding model or random weights); "
                         "clusters are numbered.")
     stay = frozenset(rel for rel, name in assigned.items() if folder_of.get(rel) == name)
     outside = frozenset(rel for rel, folder in folder_of.items() if not folder)
-    return Placement(assigned, stay, distances_of, mode, clusters, outside, scores, tuple(warnings))
+    return Placement(assigned, stay, distances_of, mode, clusters, outside, scores, tuple(warnings), choice)
+
+
+def _count_note(existing: int, asked: int | None) -> list[str]:
+    """A later run never re-clusters by itself: say so when the count asked for is not the count there is."""
+    if asked is None or asked == existing:
+        return []
+    if asked > existing:
+        return [f"The library has {existing} clusters; --clusters {asked} lets new clusters open (up to {asked}) "
+                f"as new videos need them, and --recluster makes {asked} clusters of the whole library now."]
+    return [f"The library has {existing} clusters, more than --clusters {asked}; nothing is merged: --recluster "
+            f"makes {asked} clusters of the whole library."]
 
 
 def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_names: list[str],
-                class_names: list[str] | None, rules: Rules) -> tuple[dict[str, str], dict[int, float], list[str]]:
+                class_names: list[str] | None, rules: Rules
+                ) -> tuple[dict[str, str], dict[int, float], list[str], str]:
     """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names.
-    Returns rel -> cluster name, the auto-k silhouette scores, and warnings."""
+    Returns rel -> cluster name, the auto-k silhouette scores, warnings, and how k was chosen."""
     if not members:
-        return {}, {}, []
+        return {}, {}, [], ""
     vectors = np.stack([m.vector for m in members])
     clusterer = VideoClusterer(rules.n_clusters, rules.seed).fit(vectors)
-    warnings = [clusterer.warning_] if clusterer.warning_ else []
+    warnings = list(clusterer.warnings_)
     labels = clusterer.labels_
     mapping: dict[int, str] = {}
     if old_names:
@@ -167,7 +185,7 @@ def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_nam
     fresh = cluster_names(labels, [m.class_scores for m in members], class_names, rules.naming,
                           numbers=numbers, taken=set(old_names))
     names = [mapping.get(c, fresh[c]) for c in range(clusterer.n_clusters_)]
-    return {m.rel: names[c] for m, c in zip(members, labels)}, clusterer.scores_, warnings
+    return {m.rel: names[c] for m, c in zip(members, labels)}, clusterer.scores_, warnings, clusterer.choice_
 
 
 def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters: ClusterSet,

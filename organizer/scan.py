@@ -47,18 +47,77 @@ class ScanResult:
     videos: list[VideoFile] = field(default_factory=list)
     downloading: list[Failure] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
+    recent: int = 0                  # videos left alone only because they were modified within the settle time
+    finished: int = 0                # of those, how many look like a finished copy (not growing, nobody writing)
+
+
+def open_for_writing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """(dev, ino) -> "name (pid N)" for the files among `keys` that a process has open for writing. Reads
+    /proc/*/fd and fdinfo where this user may (Linux); elsewhere, or unreadable, nothing is known."""
+    found: dict[tuple[int, int], str] = {}
+    if not keys or not os.path.isdir("/proc/self/fd"):
+        return found
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+                if (st.st_dev, st.st_ino) not in keys:
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+                    flags = int(next(ln for ln in fh if ln.startswith("flags:")).split()[1], 8)
+                if flags & (os.O_WRONLY | os.O_RDWR):
+                    with open(f"/proc/{pid}/comm") as fh:
+                        found[(st.st_dev, st.st_ino)] = f"{fh.read().strip()} (pid {pid})"
+            except (OSError, StopIteration, ValueError):
+                continue
+    return found
+
+
+def _recent(candidates: list[tuple[VideoFile, float]], settle_seconds: float, stable_seconds: float,
+            organize_finished: bool, result: ScanResult) -> None:
+    """Files modified within the settle time: watch them for stable_seconds; a file that stayed the same size and
+    that no process has open for writing looks like a finished copy (cp -r gives every file a new time)."""
+    if not candidates:
+        return
+    if stable_seconds > 0:
+        time.sleep(stable_seconds)
+    writers = open_for_writing({(v.dev, v.ino) for v, _ in candidates})
+    for video, age in candidates:
+        try:
+            st = os.lstat(video.path)
+            grew = (st.st_size, st.st_mtime_ns, st.st_ino) != (video.size, video.mtime_ns, video.ino)
+        except OSError:
+            grew = True
+        writer = writers.get((video.dev, video.ino))
+        finished = stable_seconds > 0 and not grew and writer is None
+        if finished and organize_finished:
+            result.videos.append(video)
+            continue
+        result.recent += 1
+        result.finished += finished
+        why = (f"it is open for writing by {writer}" if writer else "it is growing" if grew else
+               "it is not growing and nothing is writing it, so it looks like a finished copy" if finished else "")
+        result.downloading.append(Failure(video.rel, f"still downloading (modified {age:.0f} s ago, within the "
+                                                     f"{settle_seconds:.0f} s settle time{'; ' + why if why else ''}); "
+                                                     "left alone"))
 
 
 def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
-         exclude: tuple[Path, ...] = ()) -> ScanResult:
+         exclude: tuple[Path, ...] = (), stable_seconds: float = 0.0, organize_finished: bool = False
+         ) -> ScanResult:
     """Find video files under root without following symlinks; each file once by (dev, ino).
 
-    `now` is injectable so tests can control the settle time.
-    """
+    `now` is injectable so tests can control the settle time. Files modified within the settle time are watched
+    for `stable_seconds` to tell a finished copy from a download (see _recent)."""
     root = Path(root)
     now = time.time() if now is None else now
     result = ScanResult()
     seen: set[tuple[int, int]] = set()
+    recent: list[tuple[VideoFile, float]] = []
     excluded = {os.path.realpath(p) for p in exclude}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         # Hidden folders (and with them our own .organizer state) are never entered.
@@ -82,9 +141,6 @@ def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
                 result.skipped.append(Failure(rel, "is not a regular file (a FIFO, socket or device); never opened"))
                 continue
             reason = partial_download_reason(name, siblings)
-            if reason is None and now - st.st_mtime < settle_seconds:
-                reason = (f"still downloading (modified {now - st.st_mtime:.0f} s ago, within the "
-                          f"{settle_seconds:.0f} s settle time); left alone")
             if reason:
                 if is_video_name(name) or name.lower().endswith((".part", ".crdownload", ".download", ".!qb")):
                     result.downloading.append(Failure(rel, reason))
@@ -94,5 +150,10 @@ def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
                 result.skipped.append(Failure(rel, "is another name (hard link) of a file already planned"))
                 continue
             seen.add(key)
-            result.videos.append(VideoFile(path, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+            video = VideoFile(path, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+            if now - st.st_mtime < settle_seconds:
+                recent.append((video, now - st.st_mtime))
+            else:
+                result.videos.append(video)
+    _recent(recent, settle_seconds, stable_seconds, organize_finished, result)
     return result

@@ -50,6 +50,7 @@ class RunReport:
     new: tuple[NewVideo, ...]
     clusters: tuple[ClusterLine, ...]
     auto_scores: dict[int, float]
+    k_choice: str
     planned: int
     moved: int
     in_place: int
@@ -63,6 +64,9 @@ class RunReport:
     warnings: tuple[str, ...]
     seconds: float
     memory_mib: float = 0.0            # peak memory of this process plus every worker process
+    settle_seconds: float = 600.0
+    recent: int = 0                    # of `downloading`: left alone only for their recent modification time
+    looks_finished: int = 0            # of those: not growing and not open for writing
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of the run
     video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
 

@@ -152,7 +152,7 @@ def test_offline_imagenet_message_without_traceback(tmp_path, monkeypatch):
 def test_bad_option_values(tmp_path):
     assert invoke(tmp_path, "--clusters", "zero").exit_code == 1
     assert invoke(tmp_path, "--bogus").exit_code == 2
-    assert "not a folder" in invoke(tmp_path / "missing").output
+    assert "does not exist" in invoke(tmp_path / "missing").output
 
 
 def test_apply_rejects_an_unsafe_manifest(tmp_path):

@@ -69,7 +69,7 @@ def test_hostile_names_everywhere(hostile_library, tmp_path):
     assert no_raw_controls(result.output) and "\\x1b" in result.output
     result, data = run(root, "--clusters", "3", "--dry-run", "--json", *MODEL)
     report = Path(data["report"]).read_text(encoding="utf-8")
-    assert report.count("<article class=video>") == len(HOSTILE) == data["videos"]
+    assert report.count("<article class='video") == len(HOSTILE) == data["videos"]
     applied = run("apply", data["manifest"])[0]
     assert applied.exit_code == 0 and no_raw_controls(applied.output)
     moved = [p for p in files(root) if b"/cluster-" in p]

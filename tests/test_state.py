@@ -269,13 +269,13 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path):
     write_video(root / "a.mp4", [1], seconds_each=2.0)
     args = [str(root), "--model", str(MNV1), "--settle-seconds", "0", "--dry-run"]
     piped = CliRunner().invoke(main, args, env={"NO_COLOR": None, "FORCE_COLOR": None})
-    assert piped.exit_code == 0 and "\x1b[" not in piped.output and "Planned" in piped.output
+    assert piped.exit_code == 0 and "\x1b[" not in piped.output and "1 move planned" in piped.output
     import re
     colour = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7]|4[0-8]|10[0-7])(?:;\d+)*m")    # a colour, not bold
     coloured = _in_a_terminal(args, {})
     assert colour.search(coloured), "a terminal gets colour (so the next check can fail)"
     plain = _in_a_terminal(args, {"NO_COLOR": "1"})
-    assert "Planned" in plain and not colour.search(plain)
+    assert "1 move planned" in plain and not colour.search(plain)
 
 
 def test_a_library_without_a_writable_state_folder_is_refused_clearly_but_can_be_planned(tmp_path):
@@ -323,7 +323,7 @@ def test_switching_models_on_an_organised_library_never_gives_a_traceback(organi
     assert after["red-c.mp4"] in set(before.values()) | {"_unsorted"}
     with LibraryState.open(root / ".organizer") as state:
         clusters = state.clusters()
-    assert clusters.space.startswith("tflite:") and all(len(c.centroid) == 1001 for c in clusters.rows)
+    assert clusters.space.startswith("tflite:") and all(len(c.centroid) == 1280 for c in clusters.rows)
     # and back again: the state now records v2's space, v1 is another model
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output

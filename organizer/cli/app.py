@@ -24,7 +24,7 @@ EXIT_CODES = {
        "(--rebuild-state starts a fresh one)",
 }
 
-COMMANDS = ("run", "apply", "undo", "runs", "keyframes")
+COMMANDS = ("run", "apply", "undo", "runs", "keyframes", "config")
 
 # command-line flag -> settings key
 FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",
@@ -65,7 +65,7 @@ def model_options(f):
     """The options every analysing command takes."""
     opts = [
         click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file "
-                     "(see configs/default.toml). Flags override it."),
+                     "(`organize config` prints every setting). Flags override it."),
         click.option("--weights", help="InceptionV3 weights: imagenet (default), random (offline tests), or an "
                      ".h5/.keras file."),
         click.option("--model", type=click.Path(dir_okay=False), help="Use this .tflite image model instead of "

@@ -10,18 +10,20 @@ from pathlib import Path
 
 import click
 
+from ..config import default_toml, resolve
 from ..errors import OrganizerError
 from ..export import export_videos
-from ..library import Library, RunOptions
+from ..library import Library, NeverOrganized, RunOptions
+from ..manifest import read_manifest
 from ..planner import Plan
 from .app import fail, main, model_options, settings_from, setup_logging
-from .output import print_moves, print_run, progress_bar, shown
+from .output import plural, print_moves, print_run, print_runs, progress_bar, shown
 
 log = logging.getLogger("organizer")
 
 
 @main.command("run")
-@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--clusters", help="Number of clusters, or 'auto' to choose by silhouette [default: auto]. More than "
               "the number of videos is clamped with a warning.")
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
@@ -86,13 +88,13 @@ def move_options(f):
 
 
 @main.command("apply")
-@click.argument("manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
 @move_options
 def apply_cmd(manifest, as_json, quiet, debug):
     """Apply a saved plan exactly; files changed since planning are skipped with a reason."""
     setup_logging(debug, None, quiet or as_json)
     try:
-        plan = Plan.from_json(manifest.read_text(encoding="utf-8", errors="surrogateescape"), str(manifest))
+        plan = Plan.from_json(read_manifest(manifest), str(manifest))
         with Library.open(plan.root) as library:
             report = library.apply(plan)
     except OrganizerError as exc:
@@ -101,7 +103,7 @@ def apply_cmd(manifest, as_json, quiet, debug):
 
 
 @main.command("undo")
-@click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--run", "run_id", help="Undo this run instead of the most recent one (see `organize runs`).")
 @click.option("--dry-run", is_flag=True, help="Say what would move back; change nothing.")
 @move_options
@@ -109,7 +111,7 @@ def undo_cmd(path, run_id, dry_run, as_json, quiet, debug):
     """Move the files of the last applied run (or --run ID) back where they were."""
     setup_logging(debug, None, quiet or as_json)
     try:
-        with Library.open(path, with_state=False) as library:
+        with Library.open(path, with_state=False, existing=True) as library:
             report = library.undo(run_id, dry_run)
     except OrganizerError as exc:
         fail(exc, debug, as_json)
@@ -125,33 +127,34 @@ def _show_moves(report, as_json: bool, quiet: bool, verb: str) -> None:
 
 
 @main.command("runs")
-@click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs_cmd(path, as_json):
     """List the runs applied to PATH (newest last), with their ids for `undo --run`."""
     try:
-        with Library.open(path, lock=False, with_state=False) as library:
+        with Library.open(path, lock=False, with_state=False, existing=True) as library:
             runs = library.runs()
+    except NeverOrganized:
+        runs = []
     except OrganizerError as exc:
         fail(exc, False, as_json)
     if as_json:
         click.echo(json.dumps([asdict(r) for r in runs]))
     elif not runs:
         click.echo(f"No runs recorded in {shown(path)}.")
-    for r in runs if not as_json else ():
-        extra = f" of {r.undo_of}" if r.undo_of else ""
-        click.echo(f"{r.id}  {r.kind}{extra}  {r.created}  moved {r.moved}  {r.status}")
+    else:
+        print_runs(runs)
 
 
 @main.command("keyframes")
-@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Write OUT/<video stem>/ with JPEGs and keyframes.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend, labels, sample_fps, max_frames,
                   batch_size, seed, workers, quiet, verbose, debug, log_file):
-    """Export one image per distinct picture of each VIDEO."""
+    """Export one image per distinct picture of each VIDEO (a folder stands for the videos in it)."""
     setup_logging(debug, log_file, quiet or as_json)
     written, failed = [], []
     try:
@@ -165,9 +168,20 @@ def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend
                 continue
             written.append({"video": done.video, "folder": done.folder, "keyframes": done.keyframes})
             if not quiet and not as_json:
-                click.echo(f"{shown(done.video)}: {done.keyframes} keyframe(s) -> {shown(done.folder)}")
+                click.echo(f"{shown(done.video)}: {plural(done.keyframes, 'keyframe')} -> {shown(done.folder)}")
     except OrganizerError as exc:
         fail(exc, debug, as_json)
     if as_json:
         click.echo(json.dumps({"written": written, "failed": failed, "exit_code": 1 if failed else 0}))
     sys.exit(1 if failed else 0)
+
+
+@main.command("config")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Show the values in effect with this "
+              "settings file instead of the defaults.")
+def config_cmd(config_file):
+    """Print every setting with its meaning, range and default: a settings file to start from."""
+    try:
+        click.echo(default_toml(resolve({}, config_file) if config_file else None), nl=False)
+    except OrganizerError as exc:
+        fail(exc, False)

@@ -72,42 +72,89 @@ def progress_bar(quiet: bool, as_json: bool, label: str):
     return RichProgress(label)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 video', '2 videos', '0 moves'."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 120 else plural(round(seconds), "second")
+
+
 def print_run(report: RunReport, verbose: bool) -> None:
     """The human summary of `organize PATH`."""
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"{report.videos} videos in {len(report.clusters)} clusters")
+    table = Table(title=f"{plural(report.videos, 'video')} in {plural(len(report.clusters), 'cluster')}")
     for col, justify in (("cluster", "left"), ("videos", "right"), ("to move", "right")):
         table.add_column(col, justify=justify)
     for c in report.clusters:
         table.add_row(_m(c.name), str(c.size), str(c.to_move))
-    out.print(table)
+    if report.clusters:
+        out.print(table)
+    if report.k_choice:
+        out.print(f"Number of clusters: {_m(report.k_choice)}.")
     if verbose:
-        detail = Table(title="videos")
-        for col in ("video", "cluster", "duration", "frames", "keyframes"):
-            detail.add_column(col)
-        for v in report.video_lines:
-            detail.add_row(_m(v.path), _m(v.cluster), f"{v.duration:.1f}s", str(v.frames), str(v.keyframes))
-        out.print(detail)
-    for items, title in ((report.skipped, "Skipped"), (report.downloading, "Still downloading"),
-                         (report.errors, "Failed")):
-        for item in items:
-            out.print(f"[yellow]{title}:[/] {_m(item.path)}: {_m(item.reason)}")
+        _print_videos(out, report)
+    for item in report.skipped:
+        out.print(f"[yellow]Skipped:[/] {_m(item.path)}: {_m(item.reason)}")
+    for item in report.errors:
+        out.print(f"[red]Failed:[/] {_m(item.path)}: {_m(item.reason)}")
+    _print_downloading(out, report, verbose)
     _print_new(out, report, verbose)
     if report.mode == "recluster":
-        out.print(f"Reclustering moves {report.planned} of {report.videos} videos; matched clusters keep their "
-                  "folder names.")
+        out.print(f"Reclustering moves {report.planned} of {plural(report.videos, 'video')}; matched clusters keep "
+                  "their folder names.")
     if report.frames or report.cached:
-        out.print(f"Analysed {report.frames} frame(s) of new or changed videos ({report.frames_reused} reused the "
-                  f"features of a near-identical frame); {report.cached} video(s) came from the cache.")
-    verb, count = ("Planned", report.planned) if report.dry_run else ("Moved", report.moved)
-    out.print(f"{verb} {count} move(s); {report.in_place} already in place; {len(report.skipped)} skipped; "
+        out.print(f"Analysed {plural(report.frames, 'frame')} of new or changed videos ({report.frames_reused} "
+                  f"reused the features of a near-identical frame); {plural(report.cached, 'video')} came from the "
+                  "cache.")
+    done = plural(report.planned, "move") + " planned" if report.dry_run else plural(report.moved, "file") + " moved"
+    out.print(f"{done[0].upper() + done[1:]}; {report.in_place} already in place; {len(report.skipped)} skipped; "
               f"{len(report.downloading)} still downloading. Manifest: {_m(report.manifest)}")
     if report.report:
         out.print(f"Report: {_m(report.report)}")
-    if report.dry_run:
+    if report.dry_run and report.planned:
         out.print(f"Nothing was changed. To apply this plan: organize apply {_m(report.manifest)}")
+    elif report.dry_run:
+        out.print("Nothing was changed, and there is nothing to move.")
+
+
+def _print_videos(out, report: RunReport) -> None:
+    """Per-video detail: everything on a first run or a recluster; on a nightly run only the new videos."""
+    from rich.table import Table
+
+    new = {n.path for n in report.new}
+    lines = [v for v in report.video_lines if report.mode != "assign" or v.path in new]
+    if not lines:
+        return
+    detail = Table(title="new videos" if report.mode == "assign" else "videos")
+    for col in ("video", "cluster", "duration", "frames", "keyframes"):
+        detail.add_column(col)
+    for v in lines:
+        detail.add_row(_m(v.path), _m(v.cluster), f"{v.duration:.1f}s", str(v.frames), str(v.keyframes))
+    out.print(detail)
+
+
+def _print_downloading(out, report: RunReport, verbose: bool) -> None:
+    """Files left alone as downloads: one line each with -v, else one summary line."""
+    if verbose:
+        for item in report.downloading:
+            out.print(f"[yellow]Still downloading:[/] {_m(item.path)}: {_m(item.reason)}")
+        return
+    if report.recent:
+        line = (f"{plural(report.recent, 'file')} {'was' if report.recent == 1 else 'were'} modified in the last "
+                f"{_duration(report.settle_seconds)} and may still be downloading; "
+                f"{'it was' if report.recent == 1 else 'they were'} left alone. Wait, or pass --settle-seconds 0.")
+        if report.looks_finished:
+            line += (f" {report.looks_finished} of them {'is' if report.looks_finished == 1 else 'are'} not "
+                     "growing and nothing is writing them: they look like a finished copy.")
+        out.print(f"[yellow]{line}[/]")
+    partial = len(report.downloading) - report.recent
+    if partial:
+        out.print(f"[yellow]{plural(partial, 'unfinished download')} (.part, .crdownload and the like) "
+                  f"{'was' if partial == 1 else 'were'} left alone; -v lists them.[/]")
 
 
 def _print_new(out, report: RunReport, verbose: bool) -> None:
@@ -117,6 +164,17 @@ def _print_new(out, report: RunReport, verbose: bool) -> None:
         out.print(f"New: {_m(item.path)} -> {_m(item.cluster)}{dist}")
     if len(shown_new) > 50:
         out.print(f"... and {len(shown_new) - 50} more new videos (see the manifest or --json)")
+
+
+def print_runs(runs) -> None:
+    """`organize runs`: a header row and aligned columns."""
+    rows = [("run", "kind", "created", "moved", "undone", "status")]
+    for r in runs:
+        kind = f"undo of {r.undo_of}" if r.undo_of else r.kind
+        rows.append((r.id, kind, r.created, str(r.moved), str(r.undone) if r.kind == "apply" else "", r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def print_moves(report: MoveReport, verb: str) -> None:
@@ -129,6 +187,6 @@ def print_moves(report: MoveReport, verb: str) -> None:
         click.echo(shown(report.note))
         if not (report.moved or report.skipped or report.errors):
             return
-    click.echo(f"{verb} {report.moved} file(s); {len(report.skipped)} skipped; {len(report.errors)} failed"
+    click.echo(f"{verb} {plural(report.moved, 'file')}; {len(report.skipped)} skipped; {len(report.errors)} failed"
                + (f"; {report.recovered} interrupted operation(s) recovered" if report.recovered else "")
                + (f" (run {report.run})" if report.run else "") + ".")

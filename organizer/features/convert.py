@@ -8,11 +8,9 @@ LiteRT and never import TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 from ..errors import ModelUnavailable
 from . import imagenet_classes
 from .spec import FeatureSpec
+from .tflite import native_output_captured
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,6 @@ class ConvertedInceptionBackend:
         self.name = "inceptionv3-tflite"
         try:
             self._it = make_interpreter(self.path, threads)
-            self._it.allocate_tensors()
         except Exception as exc:
             raise ModelUnavailable(f"The cached converted model {path} cannot be loaded ({str(exc)[:160]}); "
                                    "delete it and organize converts it again.") from None
@@ -139,29 +137,6 @@ def convert_to_bytes(model) -> bytes:
     return converter.convert()
 
 
-@contextlib.contextmanager
-def _quiet_fds():
-    """The converter prints pages of tensor specs straight to file descriptors 1 and 2, which would corrupt
-    --json output: send them to a temporary file for the duration."""
-    sink = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            yield sink
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-        sink.seek(0)
-
-
 def convert(keras_backend, target: Path, threads: int = 0) -> tuple[Path, float] | None:
     """Convert a built Keras InceptionBackend; returns (path, min cosine) or None when the result is refused.
 
@@ -173,9 +148,8 @@ def convert(keras_backend, target: Path, threads: int = 0) -> tuple[Path, float]
     started = time.monotonic()
     log.warning("Converting InceptionV3 to TFLite once for faster features (takes a minute); it is cached at %s",
                 target)
-    with _quiet_fds() as captured:
+    with native_output_captured("the TFLite converter"):
         data = convert_to_bytes(keras_backend.float_model)
-    log.debug("converter output:\n%s", captured.read()[-4000:])
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".converting-", suffix=".tflite", dir=target.parent)

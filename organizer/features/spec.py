@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..digest import sha256_file
 
-RECIPE = "f2"     # bump when the way features are read from a model changes: every cached analysis is then redone
+RECIPE = "f3"     # bump when the way features are read from a model changes: every cached analysis is then redone
 
 _DIGESTS: dict[tuple, str] = {}
 _LOCK = threading.Lock()

@@ -1,0 +1,314 @@
+"""What a new user meets in the first hour and every night after: copies that look like downloads, quiet cron
+runs, the clusters asked for, paths and arguments, output that reads well, the report, the README."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from organizer.cli import main
+from organizer.layout import Layout
+
+from .conftest import MNV1, needs_models, write_video
+
+MODEL = ["--model", str(MNV1)]
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    data = json.loads(result.stdout) if "--json" in args and result.stdout.strip().startswith(("{", "[")) else None
+    return result, data
+
+
+def copied_library(root: Path, n: int = 4) -> Path:
+    """Videos with fresh modification times, as `cp -r` leaves them."""
+    for i in range(n):
+        path = write_video(root / f"v{i}.mp4", [1 + i % 2, 3 + i % 2], seconds_each=1.0, seed=i)
+        os.utime(path, None)
+    return root
+
+
+@pytest.fixture
+def quick_watch(tmp_path):
+    config = tmp_path / "watch.toml"
+    config.write_text("[safety]\nstable_seconds = 0.3\n")
+    return config
+
+
+# ------------------------------------------------------------------------ 1. a fresh copy is not a failure
+@needs_models
+def test_a_fresh_copy_gets_one_line_that_says_what_to_do(tmp_path, quick_watch):
+    root = copied_library(tmp_path / "lib")
+    result, _ = run(root, "--clusters", "30", "--dry-run", "--config", quick_watch, *MODEL)
+    out = result.output
+    assert result.exit_code == 0, out
+    assert ("4 files were modified in the last 10 minutes and may still be downloading; they were left alone. Wait, "
+            "or pass --settle-seconds 0.") in out
+    assert "4 of them are not growing and nothing is writing them: they look like a finished copy." in out
+    assert "Still downloading:" not in out, "no line per file without -v"
+    assert "organize apply" not in out and "nothing to move" in out
+    assert "class names" not in out and "0 videos in 0 clusters" not in out
+    verbose, _ = run(root, "--dry-run", "-v", "--config", quick_watch, *MODEL)
+    assert verbose.output.count("Still downloading:") == 4
+
+
+@needs_models
+def test_a_file_being_written_or_growing_is_told_apart_from_a_finished_copy(tmp_path, quick_watch):
+    root = copied_library(tmp_path / "lib", 3)
+    writer = open(root / "v0.mp4", "ab")                  # a downloader holding it open
+    grow = threading.Event()
+
+    def append():                                       # grows, but is not held open between writes
+        while not grow.wait(0.05):
+            with open(root / "v1.mp4", "ab") as fh:
+                fh.write(b"x" * 100)
+    thread = threading.Thread(target=append)
+    thread.start()
+    try:
+        _, data = run(root, "--dry-run", "--json", "--config", quick_watch, *MODEL)
+    finally:
+        grow.set()
+        thread.join()
+        writer.close()
+    reasons = {d["path"]: d["reason"] for d in data["downloading"]}
+    assert "open for writing by" in reasons["v0.mp4"] and f"pid {os.getpid()}" in reasons["v0.mp4"]
+    assert "it is growing" in reasons["v1.mp4"]
+    assert "looks like a finished copy" in reasons["v2.mp4"]
+
+
+@needs_models
+def test_finished_copies_can_be_organized_at_once(tmp_path, quick_watch):
+    root = copied_library(tmp_path / "lib")
+    quick_watch.write_text("[safety]\nstable_seconds = 0.3\nfinished_copies = \"organize\"\n")
+    _, data = run(root, "--dry-run", "--json", "--clusters", "2", "--config", quick_watch, *MODEL)
+    assert data["videos"] == 4 and data["downloading"] == []
+
+
+# ------------------------------------------------------------------------------- 2. quiet means quiet
+@needs_models
+def test_quiet_prints_nothing_on_success_not_even_litert(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(3):
+        write_video(root / f"v{i}.mp4", [1, 2], seconds_each=1.0, seed=i)
+    proc = subprocess.run([sys.executable, "-m", "organizer", str(root), "--clusters", "2", "-q", "--settle-seconds",
+                           "0", *MODEL], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_litert_chatter_is_captured_in_process(capfd):
+    from organizer.features.tflite import make_interpreter
+    if not MNV1.exists():
+        pytest.skip("no model")
+    make_interpreter(MNV1, 1)
+    out, err = capfd.readouterr()
+    assert "XNNPACK" not in out + err
+
+
+# ------------------------------------------------------------------- 3-5. the clusters you asked for
+@needs_models
+def test_after_a_full_undo_the_clusters_asked_for_are_made_afresh(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(6):
+        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    assert run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)[0].exit_code == 0
+    assert run("undo", root)[0].exit_code == 0
+    _, data = run(root, "--clusters", "3", "--json", "--settle-seconds", "0", *MODEL)
+    assert data["mode"] == "cluster" and len(data["clusters"]) == 3
+    assert any("clustered afresh" in w for w in data["warnings"])
+
+
+@needs_models
+def test_a_cluster_count_other_than_the_librarys_is_explained(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(6):
+        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    run(root, "--clusters", "3", "--settle-seconds", "0", *MODEL)
+    result, data = run(root, "--clusters", "5", "--json", "--settle-seconds", "0", *MODEL)
+    assert data["mode"] == "assign"
+    assert any("The library has 3 clusters" in w and "--recluster makes 5" in w for w in data["warnings"])
+
+
+@needs_models
+def test_auto_says_how_it_chose_k(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(6):
+        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    result, _ = run(root, "--dry-run", "--settle-seconds", "0", *MODEL)
+    assert re.search(r"Number of clusters: auto chose \d+ of 2-\d+ by silhouette", result.output)
+    _, data = run(root, "--dry-run", "--json", "--settle-seconds", "0", *MODEL)
+    assert data["k_choice"].startswith("auto chose")
+
+
+# --------------------------------------------------------------------------------- 6. apply twice
+@needs_models
+def test_applying_the_same_plan_twice_says_so(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(3):
+        write_video(root / f"v{i}.mp4", [1, 2], seconds_each=1.0, seed=i)
+    _, data = run(root, "--clusters", "1", "--dry-run", "--json", "--settle-seconds", "0", *MODEL)
+    first, _ = run("apply", data["manifest"])
+    assert first.exit_code == 0 and "Moved 3 files" in first.output
+    journals = len(list(Layout.of(root).journal_dir.glob("*.jsonl")))
+    again, _ = run("apply", data["manifest"])
+    assert again.exit_code == 0 and "already applied in run" in again.output and "no longer exists" not in again.output
+    assert len(list(Layout.of(root).journal_dir.glob("*.jsonl"))) == journals
+
+
+# --------------------------------------------------------------------------- 7. paths and arguments
+def test_paths_that_are_missing_or_files_get_the_same_kind_of_answer(tmp_path):
+    file = tmp_path / "clip.mp4"
+    file.write_bytes(b"x")
+    for command in ([], ["runs"], ["undo"]):
+        missing, _ = run(*command, tmp_path / "missing")
+        assert missing.exit_code == 1 and "does not exist" in missing.output and "Usage:" not in missing.output
+        given_a_file, _ = run(*command, file)
+        assert given_a_file.exit_code == 1 and "is a file, not a folder" in given_a_file.output
+        assert "Usage:" not in given_a_file.output
+
+
+def test_undo_and_runs_never_create_organizer_state_where_there_is_none(tmp_path):
+    undo, _ = run("undo", tmp_path)
+    assert undo.exit_code == 1 and "has never been organized" in undo.output
+    listing, _ = run("runs", tmp_path)
+    assert listing.exit_code == 0 and "No runs recorded" in listing.output
+    assert not (tmp_path / ".organizer").exists()
+
+
+@needs_models
+def test_keyframes_takes_a_folder_and_checks_inputs_before_the_model(tmp_path):
+    write_video(tmp_path / "in" / "a.mp4", [1, 2], seconds_each=1.0)
+    write_video(tmp_path / "in" / "sub" / "b.mp4", [3, 4], seconds_each=1.0)
+    result, _ = run("keyframes", tmp_path / "in", "-o", tmp_path / "out", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"nope")
+    result, _ = run("keyframes", tmp_path / "gone.mp4", "-o", tmp_path / "out2", "--model", broken)
+    assert result.exit_code == 1 and "gone.mp4 does not exist" in result.output and "TFLite" not in result.output
+
+
+# ------------------------------------------------------------------------------------ 8. output polish
+@needs_models
+def test_words_agree_with_their_numbers(tmp_path):
+    root = tmp_path / "lib"
+    write_video(root / "a.mp4", [1], seconds_each=1.0)
+    result, _ = run(root, "--clusters", "1", "--settle-seconds", "0", *MODEL)
+    assert "1 video in 1 cluster" in result.output and "1 file moved" in result.output
+    assert "move(s)" not in result.output and "(s)" not in result.output
+    undo, _ = run("undo", root)
+    assert "Moved back 1 file;" in undo.output
+    again, _ = run("undo", root)
+    assert again.exit_code == 0 and "already undone" in again.output
+    stills, _ = run("keyframes", root / "a.mp4", "-o", tmp_path / "out", *MODEL)
+    assert "1 keyframe ->" in stills.output
+
+
+@needs_models
+def test_runs_has_a_header_and_nights_with_nothing_to_do_are_not_runs(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(3):
+        write_video(root / f"v{i}.mp4", [1, 2], seconds_each=1.0, seed=i)
+    run(root, "--clusters", "1", "--settle-seconds", "0", *MODEL)
+    run(root, "--clusters", "1", "--settle-seconds", "0", *MODEL)        # a night with nothing new
+    lines = run("runs", root)[0].output.splitlines()
+    assert lines[0].split() == ["run", "kind", "created", "moved", "undone", "status"]
+    assert len(lines) == 2 and lines[1].split()[1] == "apply"
+    column = lines[0].index("moved")
+    assert lines[1][column:].split()[0] == "3" and lines[1][column - 2:column] == "  ", "columns line up"
+
+
+@needs_models
+def test_verbose_on_a_nightly_run_lists_only_the_new_videos(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(4):
+        write_video(root / f"v{i}.mp4", [1 + i % 2, 3 + i % 2], seconds_each=1.0, seed=i)
+    run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)
+    write_video(root / "new.mp4", [1, 3], seconds_each=1.0, seed=9)
+    result, _ = run(root, "--clusters", "2", "-v", "--settle-seconds", "0", *MODEL)
+    assert "new.mp4" in result.output and "v0.mp4" not in result.output and "new videos" in result.output
+
+
+@needs_models
+def test_plans_are_pruned_but_applied_plans_are_kept(tmp_path):
+    root = tmp_path / "lib"
+    write_video(root / "a.mp4", [1], seconds_each=1.0)
+    config = tmp_path / "c.toml"
+    config.write_text("[output]\nkeep_plans = 2\n")
+    _, first = run(root, "--dry-run", "--json", "--settle-seconds", "0", "--config", config, *MODEL)
+    run("apply", first["manifest"])
+    for _ in range(4):
+        time.sleep(1.05)                                  # plans are named by the second
+        run(root, "--dry-run", "--settle-seconds", "0", "--config", config, *MODEL)
+    plans = sorted(p.name for p in Layout.of(root).plans_dir.glob("*.json"))
+    assert len(plans) == 3 and Path(first["manifest"]).name in plans
+    assert len(list(Layout.of(root).plans_dir.glob("*.html"))) == 3
+
+
+# ------------------------------------------------------------------------------------------ 9. report
+@needs_models
+def test_the_report_helps_decide(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(4):
+        write_video(root / f"v{i}.mp4", [1, 2], seconds_each=1.0, seed=i)
+    import numpy as np
+    noise = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    write_video(root / "odd one.mp4", [noise], seconds_each=2.0, noise=0)
+    _, data = run(root, "--dry-run", "--json", "--clusters", "2", "--settle-seconds", "0", *MODEL)
+    html = Path(data["report"]).read_text()
+    assert "Number of clusters: 2 clusters, as asked." in html
+    assert f"organize apply {data['manifest']}" in html
+    assert html.count("distance 0.") + html.count("distance 1.") == 5
+    assert "(one video)" in html
+    assert (root / "odd one.mp4").as_uri() in html.replace("&#x27;", "'")
+    assert "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite" in html and ">features.weights<" not in html
+
+
+# ------------------------------------------------------------------------------------------ 10. README
+def test_the_readme_install_and_cron_lines_work_as_written():
+    install = README.split("## Install and run (one command)")[1].split("```sh")[1].split("```")[0].strip()
+    assert len(install.splitlines()) == 1 and "python3 -m venv" in install and "pip install ." in install
+    assert "python3 -m pip install ." not in README
+    cron = [ln for ln in README.splitlines() if re.match(r"^\d+ \d+ \* \* \*", ln)]
+    assert cron and all(ln.split()[5].startswith(("/", "$HOME")) for ln in cron), "cron needs a full path"
+    assert "ExecStart=%h/.local/organizer/bin/organize" in README
+
+
+def test_every_option_of_every_command_is_in_the_readme():
+    missing = []
+    for name, command in main.commands.items():
+        for param in command.params:
+            for flag in param.opts:
+                if flag.startswith("--") and flag not in ("--help",) and f"`{flag}" not in README:
+                    missing.append(f"{name} {flag}")
+    assert missing == []
+
+
+def test_organize_config_prints_every_setting_as_valid_toml(tmp_path):
+    import tomllib
+
+    from organizer.config import OPTIONS, resolve
+    result, _ = run("config")
+    assert result.exit_code == 0
+    data = tomllib.loads(result.output)
+    flat = {}
+    for section, value in data.items():
+        if isinstance(value, dict):
+            flat.update({f"{section}.{k}": v for k, v in value.items()})
+        else:
+            flat[section] = value
+    assert set(flat) == set(OPTIONS)
+    path = tmp_path / "c.toml"
+    path.write_text(result.output)
+    assert resolve({}, path) == resolve({})
+    path.write_text("[sampling]\nfsp = 2\n")
+    assert "`organize config` prints every valid one" in run(tmp_path, "--config", path)[0].output
