@@ -70,102 +70,85 @@ def next_number(names: list[str]) -> int:
     return max(numbers, default=0) + 1
 
 
-TIE = 0.005          # silhouette scores this close to the best are a tie: the smallest such k wins
-
-
-def silhouettes(x: np.ndarray, ks, seed: int) -> dict[int, tuple[float, int]]:
-    """k -> (silhouette score, clusters of one video) of KMeans at each k. One OpenMP/BLAS thread: these small
-    fits are all per-call overhead, which more threads only add to (measured: 0.56 s on one thread, 0.83 s on two,
-    1.6 s on 16 cores, for 28 values of k over 116 videos)."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-    from threadpoolctl import threadpool_limits
-
-    scores = {}
-    with threadpool_limits(1):
-        for k in ks:
-            labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
-            counts = np.bincount(labels)
-            if (counts > 0).sum() > 1:
-                scores[k] = (float(silhouette_score(x, labels)), int((counts == 1).sum()))
-    return scores
-
-
-def choose_k(scores: dict[int, tuple[float, int]]) -> int:
-    """The smallest k whose silhouette ties the best (within TIE) and where at most half the clusters are single
-    videos: flat scores no longer drift to many one-video clusters."""
-    best = max(s for s, _ in scores.values())
-    fair = [k for k, (s, single) in scores.items() if s >= best - TIE and single <= k / 2]
-    return min(fair) if fair else max(scores, key=lambda k: scores[k][0])
-
-
 class VideoClusterer:
-    """KMeans over prepared video vectors; n_clusters=None picks k by silhouette. fit() returns self.
+    """Cluster prepared video vectors. fit() returns self.
 
-    Learned: labels_, centroids_, mean_, n_clusters_, scores_ (k -> silhouette, auto only), choice_ (a sentence on
-    how k was chosen), warnings_ (sentences for the user)."""
+    With n_clusters, KMeans makes that many clusters. With auto (None), the clusters are the groups of videos that
+    lie within max_distance of their group's centre, of at least min_size videos (average linkage, the same rule a
+    later run uses to place new videos and open clusters), so a library organised night by night ends up like one
+    organised at once; videos that fit no group get the label -1 (they wait in _unsorted). `ceiling` keeps only the
+    largest groups.
 
-    def __init__(self, n_clusters: int | None = None, random_state: int = 0, max_auto: int = 50):
+    Learned: labels_ (-1: no group), centroids_, mean_, n_clusters_, choice_ (how k was chosen, a sentence),
+    warnings_ (sentences for the user)."""
+
+    def __init__(self, n_clusters: int | None = None, random_state: int = 0, max_distance: float = 0.7,
+                 min_size: int = 2, ceiling: int | None = None):
         self.n_clusters = n_clusters
         self.random_state = random_state
-        self.max_auto = max_auto
+        self.max_distance = max_distance
+        self.min_size = min_size
+        self.ceiling = ceiling
 
     def fit(self, vectors: np.ndarray) -> "VideoClusterer":
-        from sklearn.cluster import KMeans
-
         x = prepare(vectors)
         n = len(x)
         self.warnings_ = []
-        if self.n_clusters is not None:
-            k = min(self.n_clusters, n)
-            self.scores_, self.choice_ = {}, f"{k} clusters, as asked"
-            if self.n_clusters > n:
-                self.warnings_.append(f"Asked for {self.n_clusters} clusters, but there are only {n} videos; "
-                                      f"making {n} clusters, one per video.")
-                self.choice_ = f"{k} clusters, one per video"
-        else:
-            k = self._auto(x)
-        labels = np.zeros(n, dtype=int) if k <= 1 or n <= 1 else \
-            KMeans(k, n_init=10, random_state=self.random_state).fit_predict(x)
+        labels = self._auto(x) if self.n_clusters is None else self._kmeans(x)
         self.labels_ = self._canonical(labels)
         self.mean_ = library_mean(vectors) if n else None
-        self.n_clusters_ = int(self.labels_.max() + 1) if n else 0
-        self.centroids_ = np.stack([l2n(x[self.labels_ == c].mean(0)) for c in range(self.n_clusters_)]) if n else x
+        self.n_clusters_ = int(self.labels_.max() + 1) if n and self.labels_.max() >= 0 else 0
+        self.centroids_ = (np.stack([l2n(x[self.labels_ == c].mean(0)) for c in range(self.n_clusters_)])
+                           if self.n_clusters_ else np.zeros((0, x.shape[1] if n else 0), np.float32))
         self._note_singletons()
         return self
 
-    def _note_singletons(self) -> None:
-        single = int((np.bincount(self.labels_) == 1).sum()) if len(self.labels_) else 0
-        if self.n_clusters_ > 2 and single * 2 > self.n_clusters_:
-            hint = " (--clusters auto may group them better)" if self.n_clusters is not None else ""
-            self.warnings_.append(f"{single} of the {self.n_clusters_} clusters hold a single video{hint}.")
+    def _kmeans(self, x: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import KMeans
 
-    def _auto(self, x: np.ndarray) -> int:
         n = len(x)
-        distinct = len(np.unique(np.round(x, 6), axis=0))     # k beyond the distinct videos cannot form clusters
-        self.scores_ = {}
-        if n < 3 or distinct < 3:
-            k = min(n, distinct)
-            self.choice_ = f"auto made {k} cluster{'s' if k != 1 else ''} ({n} videos, too few to choose)"
-            return k
-        ks = range(2, min(n - 1, distinct, self.max_auto) + 1)
-        found = silhouettes(x, ks, self.random_state)
-        if not found:
-            self.choice_ = "auto made 1 cluster (no split scored)"
-            return 1
-        k = choose_k(found)
-        self.scores_ = {k_: s for k_, (s, _) in found.items()}
-        best = max(self.scores_, key=self.scores_.get)
-        self.choice_ = f"auto chose {k} of {ks.start}-{ks[-1]} by silhouette ({found[k][0]:.3f}" + (
-            ", the best score)" if k == best else f"; the fewest clusters within {TIE} of the best score, "
-                                                 f"{self.scores_[best]:.3f} at {best})")
-        return k
+        k = min(self.n_clusters, n)
+        self.choice_ = f"{k} clusters, as asked"
+        if self.n_clusters > n:
+            self.warnings_.append(f"Asked for {self.n_clusters} clusters, but there are only {n} videos; making {n} "
+                                  "clusters, one per video.")
+            self.choice_ = f"{k} clusters, one per video"
+        if k <= 1:
+            return np.zeros(n, dtype=int)
+        return KMeans(k, n_init=10, random_state=self.random_state).fit_predict(x)
+
+    def _auto(self, x: np.ndarray) -> np.ndarray:
+        from .growth import groups
+
+        found = groups(x, self.max_distance, self.min_size)
+        capped = self.ceiling is not None and len(found) > self.ceiling
+        found = found[:self.ceiling] if capped else found
+        labels = np.full(len(x), -1)
+        for label, members in enumerate(found):
+            labels[members] = label
+        loners = int((labels < 0).sum())
+        self.choice_ = (f"auto found {len(found)} group{'s' if len(found) != 1 else ''} of videos within "
+                        f"{self.max_distance:g} of their group's centre" + (
+                            f" (the {self.ceiling} largest kept)" if capped else "") + (
+                            f"; {loners} video{'s' if loners != 1 else ''} fit no group and wait in _unsorted"
+                            if loners else ""))
+        return labels
+
+    def _note_singletons(self) -> None:
+        counts = np.bincount(self.labels_[self.labels_ >= 0]) if len(self.labels_) else np.zeros(0)
+        single = int((counts == 1).sum())
+        if self.n_clusters_ > 2 and single * 2 > self.n_clusters_:
+            self.warnings_.append(f"{single} of the {self.n_clusters_} clusters hold a single video (--clusters "
+                                  "auto keeps only groups, and puts the others in _unsorted).")
 
     @staticmethod
     def _canonical(labels: np.ndarray) -> np.ndarray:
-        """Number clusters by size (largest first), ties by first member: the same input gives the same names."""
-        order = sorted(set(labels.tolist()), key=lambda c: (-(labels == c).sum(), int(np.argmax(labels == c))))
+        """Number clusters by size (largest first), ties by first member: the same input gives the same names.
+        -1 (no group) stays -1."""
+        order = sorted(set(labels.tolist()) - {-1},
+                       key=lambda c: (-(labels == c).sum(), int(np.argmax(labels == c))))
         mapping = {old: new for new, old in enumerate(order)}
+        mapping[-1] = -1
         return np.array([mapping[c] for c in labels], dtype=int)
 
 

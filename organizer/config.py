@@ -24,7 +24,9 @@ class Option:
 
 # Keys are "section.name" and map to [section] name = ... in TOML; top-level keys have no section.
 OPTIONS: dict[str, Option] = {
-    "clusters": Option("auto", str, "Number of video clusters, or 'auto' to pick it by silhouette."),
+    "clusters": Option("auto", str, "'auto': the groups of videos within placement.max_distance of their centre "
+                       "(the others wait in _unsorted); or a number: KMeans makes that many (on a first run with "
+                       "fewer than min_cluster_size x N videos, a ceiling the library grows into)."),
     "naming": Option("labels", str, "Cluster folder names: 'labels' (ImageNet class words when the model has "
                      "classes, else numbers) or 'index' (cluster-01, cluster-02, ...).", choices=("labels", "index")),
     "seed": Option(0, int, "Random seed for clustering and for --weights random.", 0, 2**31 - 1),
@@ -69,10 +71,14 @@ OPTIONS: dict[str, Option] = {
                                          "one (and with a similar colour histogram) is dropped.", 0.0, 1.0),
     "keyframes.redundant_hist": Option(0.90, float, "Colour-histogram correlation above which two keyframes "
                                        "look alike.", -1.0, 1.0),
-    "placement.max_distance": Option(0.7, float, "On later runs a new video joins its nearest existing cluster "
-                                     "when its cosine distance to that centroid (0 same .. 2 opposite, in the "
-                                     "library's centred space) is at most this; farther videos go to _unsorted, or "
-                                     "open a new cluster when --clusters allows more than exist.", 0.0, 2.0),
+    "placement.max_distance": Option(0.7, float, "On later runs a new (or unsorted) video joins its nearest "
+                                     "cluster when its cosine distance to that centroid (0 same .. 2 opposite, in "
+                                     "the library's centred space) is at most this; farther videos form new clusters "
+                                     "with each other, or wait in _unsorted. Measured on MobileNet v1 features; "
+                                     "other models may need their own value.", 0.0, 2.0),
+    "placement.min_cluster_size": Option(2, int, "On later runs, a group of at least this many new or unsorted "
+                                         "videos, all within max_distance of their group's centre, opens a new "
+                                         "cluster (up to --clusters N; any number with auto).", 2, 1000),
     "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
                                     "downloading and left alone.", 0.0, 1e9),
     "safety.stable_seconds": Option(2.0, float, "Files modified within the settle time are watched this many seconds: "
@@ -137,6 +143,7 @@ class Settings:
     keyframes_redundant_cosine: float = OPTIONS["keyframes.redundant_cosine"].default
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
     placement_max_distance: float = OPTIONS["placement.max_distance"].default
+    placement_min_cluster_size: int = OPTIONS["placement.min_cluster_size"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
     safety_stable_seconds: float = OPTIONS["safety.stable_seconds"].default
     safety_finished_copies: str = OPTIONS["safety.finished_copies"].default

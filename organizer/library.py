@@ -233,7 +233,7 @@ class Library:
                           top_folder(os.fspath(i.video.path), os.fspath(dest), os.sep))
                    for i in ids if i.fingerprint in lookup.analyses]
         clusters, memberships = refreshed(members, {c.name for c in plan.clusters}, self.state.clusters(),
-                                          spec.space, folders_in(dest), reset_mean=plan.mode != "assign")
+                                          spec.space, folders_in(dest))
         self.state.save_clusters(clusters)
         self.state.set_memberships(memberships)
 
@@ -255,7 +255,8 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         report=str(report_path) if report_path else None, mode=plan.mode, videos=len(planned.results),
         cached=planned.cached, new=new,
         clusters=tuple(ClusterLine(c.name, c.size, to_move.get(c.name, 0)) for c in plan.clusters),
-        auto_scores=dict(placement.auto_scores), k_choice=placement.k_choice, planned=len(plan.moves),
+        k_choice=placement.k_choice, drift=_drift(placement),
+        planned=len(plan.moves),
         moved=applied.moved if applied else 0,
         in_place=plan.in_place, skipped=skipped, downloading=tuple(plan.downloading),
         errors=tuple(Failure(p, r) for p, r in (applied.failed if applied else [])), recovered=recovered,
@@ -266,6 +267,14 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))
+
+
+def _drift(placement) -> dict | None:
+    d = placement.drift
+    if d is None:
+        return None
+    return {"current": round(d.current, 4), "fresh": round(d.fresh, 4), "recluster_moves": d.moves,
+            "suggest_recluster": d.suggested}
 
 
 def _move_report(report: mover.ApplyReport, recovered: int, dry_run: bool = False) -> MoveReport:

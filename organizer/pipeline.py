@@ -156,7 +156,7 @@ def _place(request: Request, results: tuple[VideoResult, ...], state: LibrarySta
                                                                                  os.sep), r.analysis.class_scores)
                for r in results]
     s = request.settings
-    rules = Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed)
+    rules = Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size)
     return place(members, state.clusters(), rules, spec.space, class_names(spec), folders_in(request.dest),
                  state.memberships(), request.recluster)
 

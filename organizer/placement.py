@@ -8,12 +8,13 @@ cluster count allows, or waits in _unsorted. Centroids are always derived from w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .clustering import (VideoClusterer, cluster_names, distances, library_mean, match_clusters, next_number,
                          prepare)
+from .growth import Drift, drift, groups
 from .keyframes import l2n
 from .types import ClusterRow, ClusterSet
 
@@ -33,10 +34,11 @@ class Member:
 
 @dataclass(frozen=True)
 class Rules:
-    n_clusters: int | None = None         # None: auto
+    n_clusters: int | None = None         # None: auto; otherwise a ceiling the library grows into
     max_distance: float = 0.7
     naming: str = "labels"
     seed: int = 0
+    min_cluster_size: int = 2             # a group of new videos this large may open a cluster
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ class Placement:
     mode: str                             # cluster (first run), recluster, or assign
     clusters: ClusterSet                  # the stored clusters after renames (and a change of feature space)
     outside: frozenset[str] = frozenset()  # rels found outside every cluster folder (new to the clusters)
-    auto_scores: dict[int, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     k_choice: str = ""                    # how the number of clusters was chosen (a clustering run)
+    drift: Drift | None = None            # how well the folders fit, against a fresh clustering (later runs)
 
 
 def top_folder(path: str, dest: str, sep: str = "/") -> str | None:
@@ -82,12 +84,12 @@ def renamed_folders(rows: tuple[ClusterRow, ...], present: set[str], located: di
 
 def centroids_from_folders(members: list[Member], names: list[str], mean: np.ndarray | None
                            ) -> tuple[list[ClusterRow], np.ndarray | None]:
-    """Each cluster's centroid from what its folder holds, in the space of `mean` (computed from the members
-    when None). Folders with no analysed video keep their name without a centroid."""
+    """Each cluster's centroid from what its folder holds, in the space of `mean` (when None: the mean of every
+    member, in a cluster folder or not: the library's common component). Folders with no analysed video keep their
+    name without a centroid."""
     held = {n: [m.vector for m in members if m.folder == n] for n in names}
-    everyone = [v for vs in held.values() for v in vs]
-    if mean is None and everyone:
-        mean = library_mean(np.stack(everyone))
+    if mean is None and members:
+        mean = library_mean(np.stack([m.vector for m in members]))
     rows = [ClusterRow(n, l2n(prepare(np.stack(vs), mean).mean(0)) if vs else None, len(vs))
             for n, vs in held.items()]
     return rows, mean
@@ -130,23 +132,38 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
         warnings.append("No video is in a cluster folder any more; the library is clustered afresh.")
     usable = [c for c in clusters.rows if c.centroid is not None]
     distances_of: dict[str, float] = {}
-    scores: dict[int, float] = {}
     choice = ""
+    found_drift = None
     if recluster or not usable:
         mode = "recluster" if clusters.rows else "cluster"
-        assigned, scores, extra, choice = cluster_all(members, folder_of, clusters.names, class_names, rules)
+        assigned, extra, choice = cluster_all(members, folder_of, clusters.names, class_names, rules,
+                                              ceiling=not recluster)
         warnings += extra
     else:
         mode = "assign"
         assigned, distances_of = assign_new(members, folder_of, clusters, class_names, rules)
         warnings += _count_note(len(clusters.rows), rules.n_clusters)
+        if any(folder_of[m.rel] is None for m in members):       # new videos: not a no-op night
+            found_drift = _drift(members, assigned, known, clusters, rules.seed)
+            if found_drift is not None and found_drift.suggested:
+                warnings.append(found_drift.sentence())
     fresh_names = {n for n in assigned.values() if n not in known and n != UNSORTED}
     if rules.naming == "labels" and not class_names and fresh_names:
         warnings.append("The feature model gives no class names (an embedding model or random weights); "
                         "clusters are numbered.")
     stay = frozenset(rel for rel, name in assigned.items() if folder_of.get(rel) == name)
     outside = frozenset(rel for rel, folder in folder_of.items() if not folder)
-    return Placement(assigned, stay, distances_of, mode, clusters, outside, scores, tuple(warnings), choice)
+    return Placement(assigned, stay, distances_of, mode, clusters, outside, tuple(warnings), choice, found_drift)
+
+
+def _drift(members: list[Member], assigned: dict[str, str], known: set[str], clusters: ClusterSet, seed: int
+           ) -> Drift | None:
+    """The folders' fit after this run's placement, against a fresh clustering of the same videos."""
+    placed = [m for m in members if assigned.get(m.rel) in known]
+    if len(placed) < 4:
+        return None
+    x = prepare(np.stack([m.vector for m in placed]), clusters.mean)
+    return drift(x, [assigned[m.rel] for m in placed], seed)
 
 
 def _count_note(existing: int, asked: int | None) -> list[str]:
@@ -161,77 +178,92 @@ def _count_note(existing: int, asked: int | None) -> list[str]:
 
 
 def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_names: list[str],
-                class_names: list[str] | None, rules: Rules
-                ) -> tuple[dict[str, str], dict[int, float], list[str], str]:
-    """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names.
-    Returns rel -> cluster name, the auto-k silhouette scores, warnings, and how k was chosen."""
+                class_names: list[str] | None, rules: Rules, ceiling: bool = False
+                ) -> tuple[dict[str, str], list[str], str]:
+    """Cluster every video; clusters that match old folders (Hungarian assignment) keep their names; videos that
+    fit no group (auto) go to _unsorted. With ceiling (a first run), --clusters N on too few videos to give every
+    cluster min_cluster_size of them (n < min_cluster_size x N) is a ceiling: the groups are found as auto finds
+    them, at most N. Returns rel -> cluster name,
+    warnings, and how k was chosen."""
     if not members:
-        return {}, {}, [], ""
+        return {}, [], ""
     vectors = np.stack([m.vector for m in members])
-    clusterer = VideoClusterer(rules.n_clusters, rules.seed).fit(vectors)
-    warnings = list(clusterer.warnings_)
+    n, asked = len(members), rules.n_clusters
+    auto = dict(max_distance=rules.max_distance, min_size=rules.min_cluster_size)
+    per = max(2, rules.min_cluster_size)
+    if ceiling and asked is not None and asked > 1 and n < per * asked:
+        clusterer = VideoClusterer(None, rules.seed, ceiling=asked, **auto).fit(vectors)
+        clusterer.choice_ += (f"; --clusters {asked} is a ceiling the library grows into, as {n} videos are too "
+                              f"few for {asked} clusters of at least {per}")
+    else:
+        clusterer = VideoClusterer(asked, rules.seed, **auto).fit(vectors)
     labels = clusterer.labels_
+    grouped = labels >= 0
     mapping: dict[int, str] = {}
-    if old_names:
+    if old_names and grouped.any():
         x = prepare(vectors, clusterer.mean_)
         folders = [folder_of.get(m.rel) for m in members]
         old_centroids = np.stack([l2n(x[[f == name for f in folders]].mean(0)) if name in folders
                                   else np.zeros(x.shape[1], np.float32) for name in old_names])
-        mapping = match_clusters(labels, folders, clusterer.centroids_, old_names, old_centroids)
-    numbers, n = [], next_number(old_names)
+        mapping = match_clusters(labels[grouped], [f for f, g in zip(folders, grouped) if g], clusterer.centroids_,
+                                 old_names, old_centroids)
+    numbers, number = [], next_number(old_names)
     for c in range(clusterer.n_clusters_):
-        numbers.append(0 if c in mapping else n)
-        n += c not in mapping
-    fresh = cluster_names(labels, [m.class_scores for m in members], class_names, rules.naming,
-                          numbers=numbers, taken=set(old_names))
+        numbers.append(0 if c in mapping else number)
+        number += c not in mapping
+    kept = [m for m, g in zip(members, grouped) if g]
+    fresh = cluster_names(labels[grouped], [m.class_scores for m in kept], class_names, rules.naming,
+                          numbers=numbers, taken=set(old_names) | {UNSORTED}) if kept else []
     names = [mapping.get(c, fresh[c]) for c in range(clusterer.n_clusters_)]
-    return {m.rel: names[c] for m, c in zip(members, labels)}, clusterer.scores_, warnings, clusterer.choice_
+    return ({m.rel: names[c] if c >= 0 else UNSORTED for m, c in zip(members, labels)}, list(clusterer.warnings_),
+            clusterer.choice_)
 
 
 def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters: ClusterSet,
                class_names: list[str] | None, rules: Rules) -> tuple[dict[str, str], dict[str, float]]:
-    """Videos in cluster folders stay (hand moves are truth); the others join the nearest centroid, open a new
-    cluster when --clusters allows more than exist, or go to _unsorted."""
-    assigned = {m.rel: folder_of[m.rel] for m in members if folder_of[m.rel]}
+    """Videos in cluster folders stay (hand moves are truth). The others, new ones and those waiting in _unsorted,
+    join their nearest centroid when close enough; among the rest, coherent groups open new clusters (up to
+    --clusters N; any number with auto); what still fits nothing waits in _unsorted."""
+    assigned = {m.rel: folder_of[m.rel] for m in members if folder_of[m.rel] not in (None, UNSORTED)}
     found: dict[str, float] = {}
-    outside = sorted((m for m in members if not folder_of[m.rel]), key=lambda m: m.rel)
-    if not outside:
+    waiting = sorted((m for m in members if m.rel not in assigned), key=lambda m: m.rel)
+    if not waiting:
         return assigned, found
     mean = clusters.mean if clusters.mean is not None else library_mean(np.stack([m.vector for m in members]))
     usable = [c for c in clusters.rows if c.centroid is not None]
-    names = [c.name for c in usable]
-    centroids = np.stack([c.centroid for c in usable])
-    all_names = clusters.names
-    for m, x in zip(outside, prepare(np.stack([m.vector for m in outside]), mean)):
-        d = distances(x, centroids)[0]
-        j = int(np.argmin(d))
-        if d[j] <= rules.max_distance:
-            assigned[m.rel] = names[j]
-        elif rules.n_clusters is not None and len(all_names) < rules.n_clusters:
-            name = cluster_names(np.zeros(1, int), [m.class_scores], class_names, rules.naming,
-                                 numbers=[next_number(all_names)], taken=set(all_names) | {UNSORTED})[0]
-            all_names.append(name)
-            names.append(name)
-            centroids = np.vstack([centroids, x])
-            assigned[m.rel] = name
+    x = prepare(np.stack([m.vector for m in waiting]), mean)
+    d = distances(x, np.stack([c.centroid for c in usable]))
+    far = []
+    for i, m in enumerate(waiting):
+        j = int(np.argmin(d[i]))
+        found[m.rel] = float(d[i, j])
+        if d[i, j] <= rules.max_distance:
+            assigned[m.rel] = usable[j].name
         else:
-            assigned[m.rel] = UNSORTED
-        found[m.rel] = float(d[j])
+            far.append(i)
+    room = None if rules.n_clusters is None else max(0, rules.n_clusters - len(clusters.rows))
+    taken = set(clusters.names) | {UNSORTED}
+    for group in groups(x[far], rules.max_distance, rules.min_cluster_size)[:room]:
+        chosen = [waiting[far[i]] for i in group]
+        name = cluster_names(np.zeros(len(chosen), int), [m.class_scores for m in chosen], class_names, rules.naming,
+                             numbers=[next_number(sorted(taken - {UNSORTED}))], taken=set(taken))[0]
+        taken.add(name)
+        for m in chosen:
+            assigned[m.rel] = name
+    for i in far:
+        assigned.setdefault(waiting[i].rel, UNSORTED)
     return assigned, found
 
 
-def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str],
-              reset_mean: bool) -> tuple[ClusterSet, dict[str, str]]:
-    """The clusters as the folders now hold them (after files moved): each centroid from its folder's videos, so
-    hand moves pull centroids along. Returns the clusters and fingerprint -> folder for every placed video."""
+def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str]
+              ) -> tuple[ClusterSet, dict[str, str]]:
+    """The clusters as the folders now hold them (after files moved): the library mean from every analysed video
+    (it follows the library as it grows; a mean of the clustered videos alone would be centred on the first
+    clusters), each centroid from its folder's videos in that space, so hand moves pull centroids along. Returns
+    the clusters and fingerprint -> folder for every placed video."""
     known = (set(names) | set(stored.names)) - {UNSORTED}
-    placed = [m for m in members if m.folder in known]
-    mean = stored.mean
-    same_space = stored.space in (None, space) and (mean is None or not placed
-                                                    or len(mean) == placed[0].vector.shape[-1])
-    if placed and (reset_mean or mean is None or not same_space):
-        mean = library_mean(np.stack([m.vector for m in placed]))
-    rows, _ = centroids_from_folders(placed, sorted(known), mean)
+    mean = library_mean(np.stack([m.vector for m in members])) if members else stored.mean
+    rows, _ = centroids_from_folders([m for m in members if m.folder in known], sorted(known), mean)
     rows = [r for r in rows if r.size or r.name in present]
     memberships = {m.fingerprint: m.folder for m in members if m.folder in known or m.folder == UNSORTED}
     return ClusterSet(tuple(rows), mean, space), memberships

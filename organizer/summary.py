@@ -49,8 +49,8 @@ class RunReport:
     cached: int
     new: tuple[NewVideo, ...]
     clusters: tuple[ClusterLine, ...]
-    auto_scores: dict[int, float]
     k_choice: str
+    drift: dict | None                 # the folders' silhouette against a fresh clustering's, and what --recluster moves
     planned: int
     moved: int
     in_place: int
@@ -78,7 +78,6 @@ class RunReport:
         data = asdict(self)
         data.pop("video_lines")
         data["clusters"] = [{"name": c.name, "size": c.size} for c in self.clusters]
-        data["auto_scores"] = {str(k): round(v, 4) for k, v in self.auto_scores.items()}
         data["seconds"] = round(self.seconds, 2)
         data["exit_code"] = self.exit_code
         return json.dumps(data, ensure_ascii=True)

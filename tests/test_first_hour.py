@@ -144,9 +144,9 @@ def test_auto_says_how_it_chose_k(tmp_path):
     for i in range(6):
         write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
     result, _ = run(root, "--dry-run", "--settle-seconds", "0", *MODEL)
-    assert re.search(r"Number of clusters: auto chose \d+ of 2-\d+ by silhouette", result.output)
+    assert "Number of clusters: auto found 3 groups of videos within 0.7 of their group's centre." in result.output
     _, data = run(root, "--dry-run", "--json", "--settle-seconds", "0", *MODEL)
-    assert data["k_choice"].startswith("auto chose")
+    assert data["k_choice"].startswith("auto found 3 groups")
 
 
 # --------------------------------------------------------------------------------- 6. apply twice

@@ -57,11 +57,75 @@ def test_new_videos_join_the_nearest_cluster_and_far_ones_wait_in_unsorted():
     assert {m.rel for m in members} <= p.stay          # everything in a cluster folder stays
 
 
-def test_a_far_video_opens_a_cluster_when_the_count_allows():
-    members, stored, _ = organised()
-    far = Member("new-far.mp4", "n2", np.random.default_rng(3).normal(size=16).astype(np.float32) * 5, None)
-    p = place(members + [far], stored, Rules(n_clusters=4, max_distance=0.5), SPACE, None)
-    assert p.assigned["new-far.mp4"] not in {"g0", "g1", "g2", UNSORTED}
+def test_one_far_video_waits_in_unsorted_but_a_group_opens_a_cluster():
+    members, stored, centres = organised()
+    rng = np.random.default_rng(3)
+    elsewhere = rng.normal(size=16) * 5
+    pair = [Member(f"new{i}.mp4", f"n{i}", (elsewhere + 0.1 * rng.normal(size=16)).astype(np.float32), None)
+            for i in range(2)]
+    lone = Member("lone.mp4", "n9", (rng.normal(size=16) * 5).astype(np.float32), None)
+    p = place(members + [lone], stored, Rules(max_distance=0.5), SPACE, None)
+    assert p.assigned["lone.mp4"] == UNSORTED, "one video is not a group"
+    p = place(members + pair + [lone], stored, Rules(max_distance=0.5), SPACE, None)
+    opened = p.assigned["new0.mp4"]
+    assert opened == p.assigned["new1.mp4"] and opened not in {"g0", "g1", "g2", UNSORTED}, "auto opens it too"
+    assert p.assigned["lone.mp4"] == UNSORTED
+    full = place(members + pair, stored, Rules(n_clusters=3, max_distance=0.5), SPACE, None)
+    assert full.assigned["new0.mp4"] == UNSORTED, "--clusters 3 with 3 clusters: no room"
+    room = place(members + pair, stored, Rules(n_clusters=4, max_distance=0.5), SPACE, None)
+    assert room.assigned["new0.mp4"] == room.assigned["new1.mp4"] not in {"g0", "g1", "g2", UNSORTED}
+
+
+def test_unsorted_is_a_waiting_room_looked_at_every_run():
+    members, stored, centres = organised()
+    rng = np.random.default_rng(4)
+    near = Member("_unsorted/near.mp4", "u1", (centres[2] + 0.1 * rng.normal(size=16)).astype(np.float32),
+                  UNSORTED)
+    elsewhere = rng.normal(size=16) * 5
+    waiting = Member("_unsorted/w.mp4", "u2", (elsewhere + 0.1 * rng.normal(size=16)).astype(np.float32), UNSORTED)
+    new = Member("new.mp4", "n1", (elsewhere + 0.1 * rng.normal(size=16)).astype(np.float32), None)
+    p = place(members + [near, waiting], stored, Rules(max_distance=0.5), SPACE, None)
+    assert p.assigned["_unsorted/near.mp4"] == "g2", "a video that now fits a cluster leaves _unsorted"
+    assert p.assigned["_unsorted/w.mp4"] == UNSORTED and "_unsorted/w.mp4" in p.stay
+    p = place(members + [near, waiting, new], stored, Rules(max_distance=0.5), SPACE, None)
+    assert p.assigned["_unsorted/w.mp4"] == p.assigned["new.mp4"] not in {UNSORTED, "g0", "g1", "g2"}
+
+
+def test_a_count_far_above_the_videos_is_a_ceiling_on_a_first_run():
+    x, truth, _ = blob_vectors(3, 3)
+    members = [Member(f"v{i}.mp4", f"fp{i}", v, None) for i, v in enumerate(x)]
+    p = place(members, ClusterSet(), Rules(n_clusters=30, max_distance=0.5), SPACE, None)
+    assert len(set(p.assigned.values())) == 3
+    assert "--clusters 30 is a ceiling" in p.k_choice
+    assert "9 videos are too few for 30 clusters of at least 2" in p.k_choice
+    exact = place(members, ClusterSet(), Rules(n_clusters=4, max_distance=0.5), SPACE, None)
+    assert len(set(exact.assigned.values())) == 4 and "as asked" in exact.k_choice      # 9 >= 2 x 4: KMeans
+    larger = place(members, ClusterSet(), Rules(n_clusters=4, max_distance=0.5, min_cluster_size=3), SPACE, None)
+    assert "ceiling" in larger.k_choice and len(set(larger.assigned.values())) == 3   # 9 < 3 x 4: groups of 3
+
+
+def test_drift_is_reported_with_what_a_recluster_would_move():
+    from organizer.growth import drift
+    x, truth, _ = blob_vectors(3, 6, seed=5)
+    from organizer.clustering import prepare
+    xp = prepare(x)
+    good = [f"g{t}" for t in truth]
+    assert drift(xp, good).suggested is False
+    shuffled = [good[(i * 7) % len(good)] for i in range(len(good))]
+    bad = drift(xp, shuffled)
+    assert bad.suggested and bad.fresh - bad.current > 0.05 and 0 < bad.moves <= len(good)
+    assert f"moving {bad.moves} of {len(good)} videos" in bad.sentence()
+
+
+def test_a_nightly_run_with_new_videos_checks_the_fit_but_never_moves_between_clusters():
+    members, stored, centres = organised(k=3, per=5)
+    scrambled = [Member(m.rel, m.fingerprint, m.vector, f"g{(i * 2) % 3}") for i, m in enumerate(members)]
+    rows, mean = centroids_from_folders(scrambled, ["g0", "g1", "g2"], None)
+    new = Member("new.mp4", "n1", centres[0].astype(np.float32), None)
+    p = place(scrambled + [new], ClusterSet(tuple(rows), mean, SPACE), Rules(max_distance=1.5), SPACE, None)
+    assert p.drift is not None and p.drift.suggested
+    assert any("--recluster would regroup" in w for w in p.warnings)
+    assert all(p.assigned[m.rel] == m.folder for m in scrambled), "nothing moves between clusters"
 
 
 def test_hand_moves_are_truth():
@@ -82,7 +146,7 @@ def test_a_renamed_folder_is_recognised():
 def test_centroids_follow_what_the_folders_hold():
     members, stored, _ = organised()
     moved = [Member(m.rel, m.fingerprint, m.vector, "g1" if m.rel == "g0/v0.mp4" else m.folder) for m in members]
-    after, memberships = refreshed(moved, set(stored.names), stored, SPACE, {"g0", "g1", "g2"}, reset_mean=False)
+    after, memberships = refreshed(moved, set(stored.names), stored, SPACE, {"g0", "g1", "g2"})
     sizes = {r.name: r.size for r in after.rows}
     assert sizes == {"g0": 3, "g1": 5, "g2": 4} and memberships["fp0"] == "g1"
     before = {r.name: r.centroid for r in stored.rows}

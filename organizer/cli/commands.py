@@ -24,8 +24,9 @@ log = logging.getLogger("organizer")
 
 @main.command("run")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--clusters", help="Number of clusters, or 'auto' to choose by silhouette [default: auto]. More than "
-              "the number of videos is clamped with a warning.")
+@click.option("--clusters", help="auto: groups of videos within --max-distance of their centre, the others wait in "
+              "_unsorted [default]; or N: KMeans with N clusters (a ceiling to grow into on a first run with fewer "
+              "than placement.min_cluster_size x N videos).")
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
               help="Put cluster folders here instead of inside PATH.")
 @click.option("--dry-run", is_flag=True, help="Plan only: write the manifest (and report), change nothing.")
@@ -40,8 +41,8 @@ log = logging.getLogger("organizer")
 @click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
 @click.option("--recluster", is_flag=True, help="Cluster the whole library again; new clusters take over the old "
               "folders' names (Hungarian matching) so that as few files as possible move.")
-@click.option("--max-distance", type=float, help="A new video farther than this from every cluster centroid goes "
-              "to _unsorted (or a new cluster) [default: 0.7].")
+@click.option("--max-distance", type=float, help="How close (cosine distance, 0..2) a video must be to a centre "
+              "to belong: auto's groups, joining a cluster on later runs, new clusters from _unsorted [default: 0.7].")
 @click.option("--retry-failed", is_flag=True, help="Analyse again the files remembered as impossible to analyse "
               "(a decoder crash, a time-out, an unreadable file); otherwise they are retried only when they change.")
 @click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
