@@ -8,7 +8,6 @@ F1 and |keyframes - scenes| per video and as a mean.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 import time
@@ -19,7 +18,9 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from organizer.analysis import AnalysisParams  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import one_per_group  # noqa: E402
+from organizer.analysis import AnalysisParams, analyse_frames, sample  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.decode import sample_video  # noqa: E402
 from organizer.features import FeatureSpec, embed_frames, load_backend  # noqa: E402
@@ -42,19 +43,14 @@ def fit16x9(rgb: np.ndarray) -> np.ndarray:
 
 def scene_pool(videos: Path) -> list[tuple[str, list[np.ndarray]]]:
     """One scene per distinct clip group: a still (cosplay-like) and a 2 s moving segment from its middle."""
-    pool, seen = [], set()
-    with open(videos / "videos.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            group = row["group"] if row["group"] != "-" else row["file"]
-            if group in seen:
-                continue
-            seen.add(group)
-            s = sample_video(videos / row["file"], fps=FPS, max_frames=10_000, side=None)
-            mid = len(s.frames) // 2
-            segment = [fit16x9(f) for f in s.frames[mid:mid + 2 * FPS]]
-            if min(f.mean() for f in segment) < 25:
-                continue   # a dark segment: no picture a person would keep
-            pool.append((row["file"], segment))
+    pool = []
+    for row in one_per_group(videos):
+        s = sample_video(videos / row["file"], fps=FPS, max_frames=10_000, side=None)
+        mid = len(s.frames) // 2
+        segment = [fit16x9(f) for f in s.frames[mid:mid + 2 * FPS]]
+        if min(f.mean() for f in segment) < 25:
+            continue   # a dark segment: no picture a person would keep
+        pool.append((row["file"], segment))
     return pool
 
 
@@ -109,10 +105,9 @@ def evaluate(settings: Settings, cases, label: str) -> tuple[dict, list[dict]]:
     rows, ours, base = [], [], []
     started = time.monotonic()
     for path, scenes, spans in cases:
-        s = sample_video(path, settings.sampling_fps, settings.sampling_max_frames, settings.sampling_min_frames)
-        feats = embed_frames(backend, s.frames, settings.features_batch_size, settings.features_reuse_below).features
-        sel = AnalysisParams.from_settings(settings).selector().fit(feats, s.frames, s.times)
-        a = score([s.times[i] for i in sel.keyframe_indices_], scenes, spans)
+        params = AnalysisParams.from_settings(settings)
+        s = sample(str(path), params)          # organize's own sampling, edit detection and analysis
+        a = score(list(analyse_frames(s, params, backend).keyframes.times), scenes, spans)
         # The seed method sees every frame's own features (no pre-filter).
         every = embed_frames(backend, s.frames, settings.features_batch_size).features
         b = score([s.times[i] for i in baseline_k10(every)], scenes, spans)
