@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from .decode import sample_video
-from .features import FeatureBackend, FeatureSpec, embed_frames
+from .decode import WORK_SIDE, frames_at, sample_video
+from .errors import VideoUnreadable
+from .features import FeatureBackend, FeatureSpec, embed_frames, near_duplicate_sources
 from .images import thumbnail_jpeg
 from .keyframes import KeyframeSelector
+from .shots import LABELS, detect, missing_samples
 from .types import Analysis, Keyframes, SampledFrames
 
 
@@ -40,6 +42,7 @@ class AnalysisParams:
     redundant_cosine: float = 0.92
     redundant_hist: float = 0.90
     seed: int = 0
+    cascade: bool = True
     # How, not what: these do not change the result and stay out of the cache key.
     seek_seconds: float = 5.0
     batch_size: int = 32
@@ -52,7 +55,7 @@ class AnalysisParams:
             s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
             s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_same_picture_distance,
             s.keyframes_max_keyframes, s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
-            s.sampling_seek_seconds, s.features_batch_size)
+            s.features_cascade, s.sampling_seek_seconds, s.features_batch_size)
 
     def key(self, spec: FeatureSpec) -> str:
         """The analysis cache key: the feature space plus every setting that changes the result."""
@@ -64,12 +67,32 @@ class AnalysisParams:
     def selector(self) -> KeyframeSelector:
         return KeyframeSelector(self.blur_ratio, self.dark_max, self.bright_min, self.min_color_bins,
                                 self.transition_residual, self.min_silhouette, self.max_keyframes,
-                                self.redundant_cosine, self.redundant_hist, self.seed)
+                                self.redundant_cosine, self.redundant_hist, random_state=self.seed)
 
 
 def sample(path: str, params: AnalysisParams) -> SampledFrames:
-    return sample_video(path, params.sample_fps, params.max_frames, params.min_frames,
-                        seek_seconds=params.seek_seconds, max_pixels=params.max_pixels)
+    """Frames spread evenly over the video, plus one inside each short shot the even spread stepped over (the
+    decoder's cheap signal shows where the edit is; those frames are decoded in a second, seeking pass)."""
+    sampled = sample_video(path, params.sample_fps, params.max_frames, params.min_frames,
+                           seek_seconds=params.seek_seconds, max_pixels=params.max_pixels)
+    edit = detect(sampled.signal)
+    sampled = replace(sampled, signal=None, edit=edit)
+    extra = missing_samples(edit, list(sampled.indices), params.max_frames - len(sampled.frames), fps=sampled.fps)
+    if not extra:
+        return sampled
+    try:
+        more = frames_at(path, extra, side=WORK_SIDE)
+    except VideoUnreadable:
+        return sampled
+    merged = sorted(set(zip(sampled.indices, sampled.times, range(len(sampled.frames)))) |
+                    {(n, t, -1 - i) for i, (n, t) in enumerate(zip(more.indices, more.times))})
+    seen, order = set(), []
+    for n, t, i in merged:
+        if n not in seen:
+            seen.add(n)
+            order.append((n, t, sampled.frames[i] if i >= 0 else more.frames[-1 - i]))
+    return replace(sampled, frames=tuple(f for _, _, f in order), times=tuple(t for _, t, _ in order),
+                   indices=tuple(n for n, _, _ in order))
 
 
 def analyse_video(path: str, params: AnalysisParams, backend: FeatureBackend,
@@ -79,10 +102,32 @@ def analyse_video(path: str, params: AnalysisParams, backend: FeatureBackend,
     return analyse_frames(sampled, params, backend)
 
 
+def _near_duplicates_too(frames, sources: list[int], keep: set[int], threshold: float) -> list[int]:
+    """The cascade's sources, with the near-duplicate pre-filter applied to the frames it still sends (those of
+    shots whose picture changes): such a frame reuses an earlier sent frame it is a near copy of. Frames in `keep`
+    (the keyframe candidates) always get their own features."""
+    own = [i for i, src in enumerate(sources) if src == i]
+    near = near_duplicate_sources([frames[i] for i in own], threshold)
+    out = list(sources)
+    for k, j in enumerate(near):
+        if j != k and own[k] not in keep:
+            out[own[k]] = own[j]
+    return out
+
+
 def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: FeatureBackend) -> Analysis:
-    """The analysis of already sampled frames: features, keyframes, vector, thumbnails."""
-    embedding = embed_frames(backend, sampled.frames, params.batch_size, params.reuse_below)
-    selector = params.selector().fit(embedding.features, sampled.frames, sampled.times)
+    """The analysis of already sampled frames: features, keyframes, vector, thumbnails. With the cascade, the
+    model sees one representative frame per shot; the shot's other frames reuse its features."""
+    edit = sampled.edit if sampled.edit is not None else detect(sampled.signal)
+    marks = [edit.at(n) if edit is not None else (0, -1) for n in sampled.indices]
+    excluded = [LABELS[label] if label else "" for label, _ in marks] if edit is not None else None
+    shots = [shot for _, shot in marks] if edit is not None else None
+    selector = params.selector().prepare(sampled.frames, excluded, shots)
+    sources = selector.sources() if params.cascade else None
+    if sources is not None and params.reuse_below > 0:
+        sources = _near_duplicates_too(sampled.frames, sources, set(selector.reps_), params.reuse_below)
+    embedding = embed_frames(backend, sampled.frames, params.batch_size, params.reuse_below, sources=sources)
+    selector.fit(embedding.features, sampled.frames, sampled.times, excluded, shots)
     chosen = selector.keyframe_indices_
     keyframes = Keyframes(
         indices=tuple(chosen), times=tuple(sampled.times[i] for i in chosen),

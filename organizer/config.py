@@ -53,6 +53,9 @@ OPTIONS: dict[str, Option] = {
     "features.reuse_below": Option(2.0, float, "A sampled frame whose 32x32 grey thumbnail differs from the last "
                                    "frame sent to the model by less than this (mean absolute difference, 0-255) "
                                    "reuses its features instead of running the model (0 disables).", 0.0, 255.0),
+    "features.cascade": Option(True, bool, "Send only each shot's representative frame through the model; the "
+                               "shot's other frames reuse its features (false: every sampled frame goes through "
+                               "the model, as a comparison)."),
     "keyframes.blur_ratio": Option(0.35, float, "Drop frames whose sharpness (variance of the Laplacian) is below "
                                    "this fraction of the sharpest frame with similar content.", 0.0, 1.0),
     "keyframes.dark_max": Option(18.0, float, "Drop frames whose mean luminance (0-255) is at or below this.", 0, 255),
@@ -132,6 +135,7 @@ class Settings:
     features_backend: str = OPTIONS["features.backend"].default
     features_precision: str = OPTIONS["features.precision"].default
     features_reuse_below: float = OPTIONS["features.reuse_below"].default
+    features_cascade: bool = OPTIONS["features.cascade"].default
     keyframes_blur_ratio: float = OPTIONS["keyframes.blur_ratio"].default
     keyframes_dark_max: float = OPTIONS["keyframes.dark_max"].default
     keyframes_bright_min: float = OPTIONS["keyframes.bright_min"].default

@@ -8,12 +8,14 @@ time, which also holds after a seek: where the next wanted frame is far ahead, t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
 import numpy as np
 
 from .errors import VideoUnreadable
+from .shots import SignalRecorder, tiny_luma
 from .types import SampledFrames
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,8 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
         check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels)
         fps, duration, count = _geometry(container, stream)
         wanted = sorted(set(pick(duration, fps, count)))
-        got = _frames(container, stream, wanted, fps, side, seek_seconds, counter)
+        recorder = SignalRecorder()
+        got = _frames(container, stream, wanted, fps, side, seek_seconds, counter, recorder)
         if not got:
             raise VideoUnreadable("contains no decodable video frames; it may be empty or truncated")
         numbers = [n for n, _, _ in got]
@@ -98,11 +101,25 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
             duration = (numbers[-1] + 1) / fps       # the header over-promised; trust what decoded
         return SampledFrames(tuple(img for _, _, img in got), tuple(t for _, t, _ in got), tuple(numbers),
                              duration or (numbers[-1] + 1) / fps, fps, stream.codec_context.width,
-                             stream.codec_context.height, "pyav")
+                             stream.codec_context.height, "pyav", signal=recorder.signal(fps))
 
 
-def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds: float, counter: dict) -> list:
-    """(frame number, time, image) for each wanted frame number: the first frame at or after it."""
+def _signal_tail(container, stream, position: int, fps: float, base, tb: float, recorder: SignalRecorder,
+                 seconds: float = 0.6) -> None:
+    """Decode a little past the last sampled frame, for the signal only: what follows it (a fade-out, a cut)
+    decides whether that frame is clear."""
+    end = position + max(1, round(seconds * fps))
+    for frame in container.decode(stream):
+        position = round((frame.pts - base) * tb * fps) if frame.pts is not None else position + 1
+        recorder.add(position, tiny_luma(frame))
+        if position >= end:
+            break
+
+
+def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds: float, counter: dict,
+            recorder: SignalRecorder | None = None) -> list:
+    """(frame number, time, image) for each wanted frame number: the first frame at or after it. Every decoded
+    frame's tiny grey image goes to `recorder` (the cheap signal shots.py reads the edit from)."""
     base = stream.start_time or 0
     tb = float(stream.time_base) if stream.time_base else 1.0 / fps
     out: list = []
@@ -116,6 +133,8 @@ def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds
                 counter["seeks"] = counter.get("seeks", 0) + 1
             for frame in container.decode(stream):
                 position = round((frame.pts - base) * tb * fps) if frame.pts is not None else position + 1
+                if recorder is not None:
+                    recorder.add(position, tiny_luma(frame))
                 if position < pending[0]:
                     continue
                 out.append((position, position / fps, _image(frame, side)))
@@ -125,6 +144,9 @@ def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds
                     break
             else:
                 break                                   # the stream ended before the last wanted frame
+        if recorder is not None and out and not pending:
+            with contextlib.suppress(Exception):     # the frames are read; a damaged tail only shortens the signal
+                _signal_tail(container, stream, position, fps, base, tb, recorder)
     except Exception as exc:
         if not out:
             raise VideoUnreadable(f"cannot be decoded ({short(exc)}); the file may be truncated or damaged") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,8 @@ class SampledFrames:
     width: int
     height: int
     decoder: str
-    flags: tuple[str, ...] = ()          # per frame: "" or why it must not be a keyframe (transition, flash, ...)
+    signal: Any = None                   # shots.Signal: a tiny grey image of every decoded frame (PyAV only)
+    edit: Any = None                     # shots.Edit: cuts, transitions and shots read from the signal
 
 
 @dataclass(frozen=True)

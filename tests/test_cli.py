@@ -214,12 +214,15 @@ def test_repeated_frames_skip_the_model_and_are_counted(tmp_path):
     assert summary["frames"] == 12 and summary["frames_reused"] == 5
     result = invoke(root, "--dry-run", "--json", "--clusters", "1", "--config", _config(tmp_path, 0), *MODEL)
     summary = json.loads(result.stdout)
-    assert summary["frames"] == 12 and summary["frames_reused"] == 0, "reuse_below = 0 disables the pre-filter"
+    assert summary["frames_reused"] == 5, "the cascade alone: the still video is one shot, one frame to the model"
+    result = invoke(root, "--dry-run", "--json", "--clusters", "1", "--config", _config(tmp_path, 0, False), *MODEL)
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 12 and summary["frames_reused"] == 0, "no cascade, no pre-filter: every frame"
 
 
-def _config(tmp_path, reuse: float) -> Path:
+def _config(tmp_path, reuse: float, cascade: bool = True) -> Path:
     path = tmp_path / "c.toml"
-    path.write_text(f"[features]\nreuse_below = {reuse}\n")
+    path.write_text(f"[features]\nreuse_below = {reuse}\ncascade = {str(cascade).lower()}\n")
     return path
 
 

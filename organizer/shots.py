@@ -1,0 +1,244 @@
+"""How a video is edited, from a cheap signal of every decoded frame: shots, cuts, and what is not a picture.
+
+The decoder hands over a tiny grey image (16x16) of every frame it decodes (`Signal`). From it, `detect` finds:
+- cuts: a frame-to-frame change far above the change around it (the adaptive test PySceneDetect uses);
+- blank frames: near-uniform ones (black leaders, the middle of a fade, solid flashes);
+- flashes: a short jump in brightness that comes back;
+- gradual transitions: dissolves, fades and wipes, as frames explained by the frames a little before and after them
+  (a blend of the two, or each pixel taken from one of them) while those two differ, and the fades into and out
+  of blank frames.
+Frames in none of these are clear; runs of clear frames between cuts and transitions are shots. No keyframe is
+ever taken from a frame that is not clear. Everything here is pixel arithmetic on 16x16 images: well under a
+millisecond per frame, so it runs on every frame the decoder produces anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SIDE = 16
+BLEND_ERROR = 0.20      # residual (relative to the change between the two ends) under which a frame is their blend
+WIPE_CHANGED = 0.25     # a wipe: at least this share of the 16x16 pixels changes between its two ends
+CLEAR, TRANSITION, FLASH, BLANK, FADE = 0, 1, 2, 3, 4
+LABELS = ("clear", "transition", "flash", "blank", "fade")
+_PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p",
+                "yuv440p", "yuvj440p", "nv12", "nv21", "gray", "yuva420p")
+
+
+def tiny_luma(frame) -> np.ndarray:
+    """A SIDE x SIDE grey image of a PyAV frame, from its luma plane (no colour conversion)."""
+    if frame.format.name in _PLANAR_8BIT:
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+        step = max(1, min(plane.height, plane.width) // (4 * SIDE))
+        return cv2.resize(y[::step, ::step], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    return frame.reformat(width=SIDE, height=SIDE, format="gray").to_ndarray()
+
+
+def tiny_luma_rgb(rgb: np.ndarray) -> np.ndarray:
+    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+
+
+class SignalRecorder:
+    """Collects the tiny image of each decoded frame (frame number, image)."""
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []
+        self.images: list[np.ndarray] = []
+
+    def add(self, number: int, image: np.ndarray) -> None:
+        if self.frames and number <= self.frames[-1]:
+            return                                   # a seek went back over frames already seen
+        self.frames.append(number)
+        self.images.append(image)
+
+    def signal(self, fps: float) -> "Signal | None":
+        if not self.frames:
+            return None
+        return Signal(np.array(self.frames, np.int64), np.stack(self.images).astype(np.uint8), float(fps))
+
+
+@dataclass(frozen=True)
+class Signal:
+    frames: np.ndarray      # (n,) frame numbers, increasing (gaps where the decoder seeked)
+    luma: np.ndarray        # (n, SIDE, SIDE) uint8
+    fps: float
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Per signal frame: its label (CLEAR ... FADE) and its shot (-1 for frames that are not clear)."""
+
+    frames: np.ndarray
+    labels: np.ndarray
+    shots: np.ndarray
+    cuts: int
+
+    def at(self, number: int) -> tuple[int, int]:
+        """(label, shot) of a frame number: the nearest signal frame at or before it."""
+        i = int(np.searchsorted(self.frames, number, side="right")) - 1
+        if i < 0:
+            return CLEAR, -1
+        return int(self.labels[i]), int(self.shots[i])
+
+    def stretches(self) -> list[tuple[int, int, int]]:
+        """(first frame, last frame, shot) of each run of clear frames."""
+        out = []
+        for shot in np.unique(self.shots[self.shots >= 0]):
+            idx = np.flatnonzero(self.shots == shot)
+            out.append((int(self.frames[idx[0]]), int(self.frames[idx[-1]]), int(shot)))
+        return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where mask is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a - b).mean(-1)
+
+
+def _explained(y: np.ndarray, w: int, max_error: float) -> tuple[np.ndarray, np.ndarray]:
+    """For frames t (w <= t < n-w): whether frame t is explained by frames t-w and t+w, as a blend of the two
+    (dissolve, fade) or as a patchwork of their pixels (wipe), with both contributing; and how different those two
+    frames are (mean absolute difference)."""
+    a, c, b = y[:-2 * w], y[w:-w], y[2 * w:]
+    span = a - b
+    span_mad = np.abs(span).mean(1)
+    norm2 = np.maximum((span * span).sum(1), 1e-9)
+    alpha = np.clip(((c - b) * span).sum(1) / norm2, 0, 1)
+    resid = np.linalg.norm(c - (alpha[:, None] * a + (1 - alpha[:, None]) * b), axis=1) / np.sqrt(norm2)
+    blend = (alpha > 0.2) & (alpha < 0.8) & (resid < max_error)
+    changed = np.abs(span) > 0.12
+    da, db = np.abs(c - a), np.abs(c - b)
+    frac_a = ((da < db) & changed).sum(1) / np.maximum(changed.sum(1), 1)
+    patch_err = (np.minimum(da, db) * changed).sum(1) / np.maximum((np.abs(span) * changed).sum(1), 1e-6)
+    wipe = (frac_a > 0.15) & (frac_a < 0.85) & (patch_err < max_error) & (changed.mean(1) > WIPE_CHANGED)
+    out = np.zeros(len(y), bool)
+    out[w:-w] = blend | wipe
+    spans = np.zeros(len(y), np.float32)
+    spans[w:-w] = span_mad
+    return out, spans
+
+
+def _cuts(d: np.ndarray, contiguous: np.ndarray, fps: float, ratio: float, minimum: float) -> np.ndarray:
+    """A change far above the changes around it (PySceneDetect's adaptive rule), and above `minimum`."""
+    n = len(d)
+    k = max(2, round(0.3 * fps))
+    cut = np.zeros(n, bool)
+    for t in np.flatnonzero(contiguous & (d >= minimum)):
+        around = np.concatenate([d[max(1, t - k):t], d[t + 1:t + 1 + k]])
+        cut[t] = d[t] >= ratio * max(float(around.mean()) if len(around) else 0.0, 0.01)
+    return cut
+
+
+def _gradual(y: np.ndarray, piece: np.ndarray, fps: float) -> np.ndarray:
+    """Frames inside dissolves, fades and wipes. A frame counts when, at some scale, it is explained by the frames
+    around it while those differ far more than the picture changes just before and just after (motion inside a
+    shot changes the picture at a steady rate; a transition changes it far faster than the shots it joins)."""
+    n = len(y)
+    seeds = np.zeros(n, bool)
+    for seconds in (0.08, 0.16, 0.32, 0.5, 0.7):
+        w = max(1, round(seconds * fps))
+        if n <= 2 * w:
+            continue
+        hit, span = _explained(y, w, BLEND_ERROR)
+        for t in np.flatnonzero(hit & (span >= 0.06)):
+            a, b = t - w, t + w
+            if piece[a] != piece[b]:
+                continue                           # the window crosses a cut or a gap
+            sides = [_mad(y[a], y[a - 2 * w]) if a - 2 * w >= 0 and piece[a - 2 * w] == piece[a] else None,
+                     _mad(y[b], y[b + 2 * w]) if b + 2 * w < n and piece[b + 2 * w] == piece[b] else None]
+            known = [float(x) for x in sides if x is not None]
+            if span[t] >= 3.0 * max(min(known) if known else 0.0, 0.01):
+                seeds[t] = True
+    marked = seeds.copy()
+    gap = max(1, round(0.2 * fps))
+    idx = np.flatnonzero(seeds)
+    for i, j in zip(idx[:-1], idx[1:]):
+        if 1 < j - i <= gap and piece[i] == piece[j]:
+            marked[i:j] = True
+    for s, e in _runs(marked):        # the tests see 20-80 % blends: the first and last fifth lie outside them
+        grow = max(round(0.08 * fps), (e - s) // 3)
+        marked[max(0, s - grow):min(n, e + grow)] = True
+    return marked
+
+
+def _fading_ends(mean: np.ndarray, fps: float) -> np.ndarray:
+    """A fade-in at the start or a fade-out at the end that never reaches black: the brightness climbs steadily
+    from the first frame, or falls steadily to the last, by at least a fifth, over at least 0.2 s."""
+    n = len(mean)
+    out = np.zeros(n, bool)
+    step = 0.1 / max(fps, 1.0)                 # at least 10 % of full brightness per second
+    for order in (np.arange(n), np.arange(n)[::-1]):     # from the start: darker first; from the end: likewise
+        i = 0
+        while i + 1 < n and mean[order[i + 1]] - mean[order[i]] > step:
+            i += 1
+        if i + 1 >= 0.2 * fps and mean[order[i]] > 0 and mean[order[0]] <= 0.8 * mean[order[i]]:
+            out[order[:i + 1]] = True
+    return out
+
+
+def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08) -> Edit | None:
+    """The edit of a video from its signal (None without one)."""
+    if signal is None or len(signal.frames) == 0:
+        return None
+    y = signal.luma.reshape(len(signal.frames), -1).astype(np.float32) / 255
+    n = len(y)
+    fps = signal.fps if signal.fps > 0 else 25.0
+    contiguous = np.concatenate([[False], np.diff(signal.frames) == 1])   # frame t follows t-1 directly
+    d = np.zeros(n, np.float32)
+    d[1:] = _mad(y[1:], y[:-1])
+    d[~contiguous] = 0
+    cut = _cuts(d, contiguous, fps, cut_ratio, min_cut)
+    piece = np.cumsum(cut | ~contiguous)                  # pieces of the signal with no cut and no gap
+    labels = np.zeros(n, np.int8)
+    mean, std = y.mean(1), y.std(1)
+    labels[std < 0.012] = BLANK
+    k = max(2, round(0.5 * fps))                          # flashes: far brighter than around, for <= 0.5 s
+    padded = np.pad(mean, k, mode="edge")
+    around = np.array([np.median(np.concatenate([padded[i:i + k], padded[i + k + 1:i + 2 * k + 1]]))
+                       for i in range(n)])
+    for s, e in _runs(mean - around > 0.18):
+        if e - s <= k:
+            labels[s:e][labels[s:e] == CLEAR] = FLASH
+    fade = np.zeros(n, bool)                              # into and out of blank frames: contrast keeps growing
+    limit = round(1.5 * fps)
+    for s, e in _runs(labels == BLANK):
+        for first, step in ((s - 1, -1), (e, 1)):
+            before, i = std[first - step], first
+            while 0 <= i < n and abs(i - first) < limit and std[i] > before + 0.002:
+                fade[i], before, i = True, std[i], i + step
+    fade |= _fading_ends(mean, fps)
+    labels[(labels == CLEAR) & fade] = FADE
+    labels[(labels == CLEAR) & _gradual(y, piece, fps)] = TRANSITION
+    shots = np.full(n, -1, np.int64)
+    shot = -1
+    for t in range(n):
+        if labels[t] != CLEAR:
+            continue
+        if shot < 0 or cut[t] or not contiguous[t] or shots[t - 1] < 0:
+            shot += 1
+        shots[t] = shot
+    return Edit(signal.frames, labels, shots, int(cut.sum()))
+
+
+def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seconds: float = 0.25,
+                    fps: float = 25.0) -> list[int]:
+    """Frame numbers to sample in addition: the middle of each clear stretch (a shot between transitions) that is
+    at least `min_seconds` long and holds no sampled frame that is clear, shortest gaps first, at most `budget`."""
+    if edit is None or budget <= 0:
+        return []
+    clear_sampled = {edit.at(n)[1] for n in sampled if edit.at(n)[0] == CLEAR}
+    want = []
+    for first, last, shot in edit.stretches():
+        if shot in clear_sampled or (last - first + 1) < min_seconds * fps:
+            continue
+        want.append((last - first, (first + last) // 2))
+    want.sort()
+    return sorted(n for _, n in want[:budget])

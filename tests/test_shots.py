@@ -1,0 +1,147 @@
+"""How a video is edited (shots.py), and keyframes that follow the edit: real MP4s with dissolves, fades through
+black, a white flash, a wipe and a fade-out, composed frame by frame with numpy and decoded by PyAV."""
+
+import numpy as np
+import pytest
+
+from organizer.analysis import AnalysisParams, analyse_video, sample
+from organizer.config import Settings
+from organizer.decode import sample_video
+from organizer.features import FeatureSpec, load_backend, to_model_input
+from organizer.keyframes import KeyframeSelector, l2n, measure
+from organizer.shots import BLANK, CLEAR, FADE, FLASH, Edit, detect, missing_samples
+
+from .conftest import fast_settings, needs_models, scene_image, write_video
+
+FPS = 25
+
+
+def edited_frames() -> tuple[list[np.ndarray], list[str]]:
+    """Scenes A B A C D with a dissolve, a fade through black, a 3-frame white flash, a wipe and a fade-out that
+    stops at half brightness; returns the frames and, per frame, its scene or 'x' (not a clear picture)."""
+    a, b, c, d = (scene_image(s).astype(np.float32) for s in (1, 2, 7, 9))   # pictures whose brightness differs
+    frames, truth = [], []
+
+    def hold(img, seconds, name):
+        for _ in range(round(seconds * FPS)):
+            frames.append(img)
+            truth.append(name)
+
+    def blend(x, y, n):
+        for i in range(1, n + 1):
+            frames.append((1 - i / (n + 1)) * x + i / (n + 1) * y)
+            truth.append("x")
+
+    hold(a, 2.2, "A")
+    blend(a, b, 20)                       # a 0.8 s dissolve
+    hold(b, 2.0, "B")
+    blend(b, 0 * b, 10)                   # fade through black
+    hold(0 * b, 0.2, "x")
+    blend(0 * a, a, 10)
+    hold(a, 1.6, "A")                     # A comes back
+    hold(np.full_like(a, 250), 3 / FPS, "x")   # white flash
+    hold(c, 2.0, "C")
+    for i in range(1, 16):                # a left-to-right wipe
+        img = c.copy()
+        img[:, : round(img.shape[1] * i / 16)] = d[:, : round(img.shape[1] * i / 16)]
+        frames.append(img)
+        truth.append("x")
+    hold(d, 2.0, "D")
+    for i in range(1, 16):                # a fade-out that the video ends before it reaches black
+        frames.append(d * (1 - 0.5 * i / 15))
+        truth.append("x")
+    return [np.clip(f, 0, 255).astype(np.uint8) for f in frames], truth
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory):
+    frames, truth = edited_frames()
+    path = write_video(tmp_path_factory.mktemp("edit") / "edited.mp4", frames, seconds_each=1 / FPS, fps=FPS,
+                       noise=2.0)
+    return path, truth
+
+
+def test_the_edit_is_read_from_the_cheap_signal(edited):
+    path, truth = edited
+    edit = detect(sample_video(path, 1.0, 64, 3).signal)
+    labels = {int(n): int(label) for n, label in zip(edit.frames, edit.labels)}
+    # The decoder stops after the last sampled frame: the signal covers frames up to it.
+    scene = [labels[n] == CLEAR for n, t in enumerate(truth) if t != "x" and n in labels]
+    between = [labels[n] != CLEAR for n, t in enumerate(truth) if t == "x" and n in labels]
+    assert np.mean(scene) >= 0.85, "most frames of a held picture are clear"
+    assert np.mean(between) >= 0.85, "most frames of dissolves, fades, flashes and wipes are not"
+    flash = [n for n, t in enumerate(truth) if t == "x" and truth[n - 1] == "A" and truth[n + 3] == "C"]
+    assert all(labels[n] in (FLASH, BLANK) for n in flash), "the white flash"
+    fading = [labels[n] for n in range(len(truth) - 15, len(truth)) if n in labels]
+    assert fading and all(x in (FADE, BLANK) for x in fading), "the fade-out, as far as the signal reaches"
+    shots = {int(s) for s in edit.shots if s >= 0}
+    assert len(shots) >= 5, "A, B, A again, C and D are separate shots"
+
+
+def check_keyframes(analysis, truth) -> list[str]:
+    scenes = [truth[n] for n in analysis.keyframes.frame_numbers]
+    assert "x" not in scenes, f"no keyframe inside a transition, flash or fade: {scenes}"
+    return scenes
+
+
+@pytest.mark.parametrize("settings", [pytest.param(fast_settings(), id="mobilenet", marks=needs_models),
+                                      pytest.param(Settings(features_weights="random"), id="random-inception",
+                                                   marks=pytest.mark.slow)])
+def test_one_keyframe_per_scene_never_in_a_transition_and_returns_once(edited, settings):
+    path, truth = edited
+    params = AnalysisParams.from_settings(settings)
+    analysis = analyse_video(str(path), params, load_backend(FeatureSpec.from_settings(settings)))
+    scenes = check_keyframes(analysis, truth)
+    assert sorted(scenes) == ["A", "B", "C", "D"], "every scene once; A, which comes back, once"
+
+
+@needs_models
+def test_the_cascade_sends_fewer_frames_and_keeps_the_models_own_features(edited):
+    path, truth = edited
+    results = {}
+    for cascade in (True, False):      # the near-duplicate pre-filter off: every frame, or one per shot
+        settings = fast_settings(features_cascade=cascade, features_reuse_below=0.0, sampling_fps=3.0)
+        backend = load_backend(FeatureSpec.from_settings(settings))
+        results[cascade] = analyse_video(str(path), AnalysisParams.from_settings(settings), backend)
+    on, off = results[True], results[False]
+    assert sorted(check_keyframes(on, truth)) == sorted(check_keyframes(off, truth))
+    assert on.cnn_frames < off.cnn_frames and on.reused > off.reused, (on.cnn_frames, off.cnn_frames)
+    # The video vector is the mean of the keyframes' own features, computed afresh here.
+    sampled = sample(str(path), AnalysisParams.from_settings(fast_settings(features_reuse_below=0.0, sampling_fps=3.0)))
+    frames = [sampled.frames[i] for i in on.keyframes.indices]
+    own, _ = backend.embed(np.stack([to_model_input(f, backend.input_size) for f in frames]))
+    assert float(l2n(l2n(own).mean(0)) @ on.vector) > 0.999
+
+
+def test_a_short_scene_between_two_samples_gets_its_own_sample():
+    # 25 fps; 1 fps sampling lands on frames 12, 37, 62, 87; a 1.2 s shot (frames 40-69)... is sampled at 62,
+    # but the 0.8 s shot at frames 70-89 between transitions (labelled 1) holds only 87, which lies in a transition.
+    frames = np.arange(120)
+    labels = np.zeros(120, np.int8)
+    labels[[38, 39, 85, 86, 87, 88, 89]] = 1
+    shots = np.full(120, -1)
+    shots[:38], shots[40:70], shots[70:85], shots[90:] = 0, 1, 2, 3
+    edit = Edit(frames, labels, shots, cuts=1)
+    extra = missing_samples(edit, [12, 37, 62, 87, 112], budget=5, fps=25)
+    assert extra == [77], "the middle of the shot no clear sample fell in"
+    assert missing_samples(edit, [12, 37, 62, 87, 112], budget=0, fps=25) == [], "within --max-frames"
+    assert missing_samples(None, [0], budget=5) == [], "no signal, no extra samples"
+
+
+def test_sampling_follows_the_edit(tmp_path):
+    # A 0.7 s scene between two 2 s ones: 1 frame/s sampling (at 0.5, 1.5, 2.5 ... s) steps over it.
+    frames = [scene_image(1)] * 50 + [scene_image(2)] * 18 + [scene_image(3)] * 50
+    path = write_video(tmp_path / "short.mp4", frames, seconds_each=1 / FPS, fps=FPS)
+    sampled = sample(str(path), AnalysisParams())
+    inside = [n for n in sampled.indices if 50 <= n < 68]
+    assert inside, f"an extra sample inside the short scene: {sampled.indices}"
+
+
+def test_a_black_and_white_film_is_a_picture_and_a_solid_frame_is_not():
+    luma = scene_image(5).mean(2, keepdims=True)
+    grey = np.repeat((luma - luma.min()) / np.ptp(luma) * 255, 3, 2).astype(np.uint8)   # a black-and-white frame
+    solid = np.full_like(grey, 128)
+    q = measure([grey, solid])
+    assert q.color_bins[0] <= 10, "few colours: the old gate would have called it blank"
+    sel = KeyframeSelector().prepare([grey, grey, solid])
+    assert sel.keep_.tolist() == [True, True, False] and sel.dropped_.get("blank") == 1
