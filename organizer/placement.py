@@ -243,7 +243,10 @@ def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters
             far.append(i)
     room = None if rules.n_clusters is None else max(0, rules.n_clusters - len(clusters.rows))
     taken = set(clusters.names) | {UNSORTED}
-    for group in groups(x[far], rules.max_distance, rules.min_cluster_size)[:room]:
+    # New groups are judged in the library as it is now (the space the stored clusters move to after this run, and
+    # the one a clustering of everything at once uses), not in the space of the night the clusters were made.
+    now = prepare(np.stack([m.vector for m in waiting]), library_mean(np.stack([m.vector for m in members])))
+    for group in groups(now[far], rules.max_distance, rules.min_cluster_size)[:room]:
         chosen = [waiting[far[i]] for i in group]
         name = cluster_names(np.zeros(len(chosen), int), [m.class_scores for m in chosen], class_names, rules.naming,
                              numbers=[next_number(sorted(taken - {UNSORTED}))], taken=set(taken))[0]

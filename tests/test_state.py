@@ -363,7 +363,7 @@ def test_real_clips_over_two_nights_end_up_grouped_like_all_at_once(tmp_path):
                                    [where[n] if where[n] != "_unsorted" else n for n in names])
     once = organise(tmp_path / "once", [order])
     nightly = organise(tmp_path / "nightly", [order[:15], order[15:]])
-    assert ari(nightly) >= ari(once) - 0.05, (ari(nightly), ari(once))
+    assert ari(nightly) >= ari(once) - 0.05, (ari(nightly), ari(once), sorted(nightly.items()), sorted(once.items()))
 
     unsorted = [name for name, folder in nightly.items() if folder == "_unsorted"]
     assert unsorted and sum(groups[name] != "-" for name in unsorted) <= 2, unsorted
