@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -105,7 +104,8 @@ def seed_method(files: list[Path], fps: float, clusters: int, weights: str) -> d
             "clustering": cluster, "total": time.perf_counter() - t0, "failed": failed, "peak_rss": peak_rss_mib()}
 
 
-def our_method(files: list[Path], fps: float, clusters: int, weights: str, backend: str) -> dict:
+def our_method(files: list[Path], fps: float, clusters: int, weights: str, backend: str, model: str = "",
+               cascade: bool = True) -> dict:
     import tempfile
 
     from organizer.config import Settings
@@ -113,7 +113,8 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
     from organizer.state import LibraryState
 
     settings = Settings(sampling_fps=fps, sampling_max_frames=2000, clusters=str(clusters),
-                        features_weights=weights, features_backend=backend, safety_settle_seconds=0.0)
+                        features_weights=weights, features_backend=backend, safety_settle_seconds=0.0,
+                        features_model=model, features_cascade=cascade)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:   # hard links (or copies across filesystems): organize sees exactly these clips
@@ -125,7 +126,7 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
         result = organize(Path(tmp), settings, state=LibraryState.memory(), thumbnails=False)
     total = time.perf_counter() - t0
     return {"videos": len(result.results), "frames": result.frames, "reused": result.reused, "total": total,
-            "failed": [f"{f.path}: {f.reason}" for f in result.failures], "backend": result.backend,
+            "failed": [f"{f.path}: {f.reason}" for f in result.plan.skipped], "backend": result.backend,
             "peak_rss": peak_rss_mib()}
 
 
@@ -134,13 +135,16 @@ def child(args) -> None:
     if args.method == "seed":
         out = seed_method(files, args.fps, args.clusters, args.weights)
     else:
-        out = our_method(files, args.fps, args.clusters, args.weights, args.backend)
+        out = our_method(files, args.fps, args.clusters, args.weights, args.backend, args.model,
+                         not args.no_cascade)
     print("RESULT " + json.dumps(out))
 
 
-def run_child(method: str, files: list[Path], args, backend: str = "auto") -> dict:
+def run_child(method: str, files: list[Path], args, backend: str = "auto", model: str = "",
+              cascade: bool = True) -> dict:
     cmd = [sys.executable, __file__, "--child", method, "--files", json.dumps([str(f) for f in files]),
-           "--fps", str(args.fps), "--clusters", str(args.clusters), "--weights", args.weights, "--backend", backend]
+           "--fps", str(args.fps), "--clusters", str(args.clusters), "--weights", args.weights, "--backend", backend,
+           "--model", model] + ([] if cascade else ["--no-cascade"])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
@@ -202,6 +206,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="clip file names to use (default: all)")
     ap.add_argument("--cosplay", type=int, default=0, metavar="N",
                     help="instead of the clips, N generated low-entropy videos (still pictures held for seconds)")
+    ap.add_argument("--models", type=Path, default=ROOT.parent / "shared" / "models",
+                    help="also organize with the MobileNet TFLite models found here, in the same run")
+    ap.add_argument("--model", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--no-cascade", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["seed", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--files", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -220,34 +228,34 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no videos in {args.videos}")
     files, refused = openable_by_moviepy(files)
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; {len(files)} clips ({len(refused)} moviepy cannot open: "
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import describe
+
+    print(f"machine: {describe()}; {len(files)} clips ({len(refused)} moviepy cannot open: "
           f"{', '.join(refused) or 'none'}); {args.fps:g} frame/s, weights {args.weights}")
     t = time.perf_counter()
     warm = run_child("ours", files[:1], args, args.backend)      # converts InceptionV3 once if not cached yet
     print(f"one-time preparation (TFLite conversion if not cached, then one clip): "
           f"{time.perf_counter() - t:.1f} s, backend {warm['backend']}")
-    ours = run_child("ours", files, args, args.backend)
+    runs = [("InceptionV3 (random weights), cascade", run_child("ours", files, args, args.backend)),
+            ("InceptionV3 (random weights), every frame", run_child("ours", files, args, args.backend,
+                                                                     cascade=False))]
+    for name, label in (("MobileNet v1", "mobilenet_v1"), ("MobileNet v2", "mobilenet_v2")):
+        found = sorted(args.models.glob(f"*{label}*.tflite")) if args.models.is_dir() else []
+        if found:
+            runs.append((f"{name}, cascade", run_child("ours", files, args, model=str(found[0]))))
     seed = run_child("seed", files, args)
-    rows = [
-        ("videos", seed["videos"], ours["videos"]),
-        ("frames sampled", seed["frames"], ours["frames"]),
-        ("frames skipped by the pre-filter", 0, ours["reused"]),
-        ("seed: model load", f"{seed['load']:.1f} s", "-"),
-        ("seed: decode (moviepy)", f"{seed['decode']:.1f} s, {seed['frames'] / seed['decode']:.1f} frames/s", "-"),
-        ("seed: features (predict x1)", f"{seed['features']:.1f} s, {seed['frames'] / seed['features']:.1f} "
-         "frames/s", "-"),
-        ("seed: clustering", f"{seed['clustering']:.2f} s", "-"),
-        ("end to end", f"{seed['total']:.1f} s", f"{ours['total']:.1f} s"),
-        ("frames/s end to end", f"{seed['frames'] / seed['total']:.1f}", f"{ours['frames'] / ours['total']:.1f}"),
-        ("videos/min", f"{60 * seed['videos'] / seed['total']:.1f}", f"{60 * ours['videos'] / ours['total']:.1f}"),
-        ("peak RSS", f"{seed['peak_rss']:.0f} MiB", f"{ours['peak_rss']:.0f} MiB"),
-    ]
-    print("| | seed method | organize |\n| --- | --- | --- |")
-    for name, a, b in rows:
-        print(f"| {name} | {a} | {b} |")
-    print(f"\nspeed-up end to end: {seed['total'] / ours['total']:.1f}x (backend {ours['backend']})")
-    for label, res in (("seed", seed), ("organize", ours)):
+    print(f"seed method: {seed['videos']} videos, {seed['frames']} frames ({seed['frames'] / seed['videos']:.1f} "
+          f"per video, all through the CNN); model load {seed['load']:.1f} s, decode (moviepy) {seed['decode']:.1f} s, "
+          f"features {seed['features']:.1f} s ({seed['frames'] / seed['features']:.1f} frames/s), clustering "
+          f"{seed['clustering']:.2f} s; end to end {seed['total']:.1f} s, peak RSS {seed['peak_rss']:.0f} MiB\n")
+    print("| organize | frames sampled | CNN frames per video | end to end | ratio to the seed | peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, ours in runs:
+        cnn = (ours["frames"] - ours["reused"]) / max(1, ours["videos"])
+        print(f"| {label} | {ours['frames']} | {cnn:.1f} | {ours['total']:.1f} s | "
+              f"**{seed['total'] / ours['total']:.1f}x** | {ours['peak_rss']:.0f} MiB |")
+    for label, res in (("seed", seed), *runs):
         for f in res["failed"]:
             print(f"{label} could not process {f}")
 
