@@ -4,7 +4,6 @@
   split so that workers x threads does not exceed the usable cores. A worker that crashes or overruns the time
   limit costs the one video it had; it is replaced and the run goes on.
 - `InlineExecutor`: the same worker function in this process (library use and tests; no isolation).
-- `RayExecutor` (engine_ray.py): the same worker function in Ray actors across machines.
 With `engine.model_process` on, one model process batches frames across videos for the workers (a GPU).
 """
 
@@ -163,9 +162,6 @@ def _needs_conversion(spec: FeatureSpec) -> bool:
 
 def make_executor(settings, spec: FeatureSpec, params: AnalysisParams, debug: bool = False) -> Executor:
     """The executor the settings ask for."""
-    if settings.engine_executor == "ray":
-        from .engine_ray import RayExecutor
-        return RayExecutor(spec, params, settings.engine_ray_address, settings.engine_video_timeout, debug)
     return LocalExecutor(spec, params, settings.n_workers, settings.engine_video_timeout, debug,
                          model_process_wanted(settings, spec))
 

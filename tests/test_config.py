@@ -46,3 +46,10 @@ def test_bad_config_gives_a_sentence(tmp_path, text, message):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="does not exist"):
         resolve({}, "/nonexistent/organizer.toml")
+
+
+def test_an_executor_that_is_not_built_is_refused_with_a_sentence(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[engine]\nexecutor = "ray"\n')
+    with pytest.raises(ConfigError, match="engine.executor must be one of local"):
+        resolve({}, path)
