@@ -104,13 +104,18 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
                              stream.codec_context.height, "pyav", signal=recorder.signal(fps))
 
 
+def _position(frame, base, tb: float, fps: float, previous: int) -> int:
+    """A decoded frame's number, from its timestamp (the one after `previous` when it has none)."""
+    return round((frame.pts - base) * tb * fps) if frame.pts is not None else previous + 1
+
+
 def _signal_tail(container, stream, position: int, fps: float, base, tb: float, recorder: SignalRecorder,
                  seconds: float = 0.6) -> None:
     """Decode a little past the last sampled frame, for the signal only: what follows it (a fade-out, a cut)
     decides whether that frame is clear."""
     end = position + max(1, round(seconds * fps))
     for frame in container.decode(stream):
-        position = round((frame.pts - base) * tb * fps) if frame.pts is not None else position + 1
+        position = _position(frame, base, tb, fps, position)
         recorder.add(position, tiny_luma(frame))
         if position >= end:
             break
@@ -132,7 +137,7 @@ def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds
                 container.seek(int(base + pending[0] / fps / tb), stream=stream, backward=True)
                 counter["seeks"] = counter.get("seeks", 0) + 1
             for frame in container.decode(stream):
-                position = round((frame.pts - base) * tb * fps) if frame.pts is not None else position + 1
+                position = _position(frame, base, tb, fps, position)
                 if recorder is not None:
                     recorder.add(position, tiny_luma(frame))
                 if position < pending[0]:

@@ -200,9 +200,12 @@ class KeyframeSelector:
     def _representative(self, unit: np.ndarray) -> int:
         """The sharpest of the unit's frames closest (in pixels) to the unit's mean picture: no features needed."""
         q = self.quality_
-        d = np.abs(q.thumbs[unit] - q.thumbs[unit].mean(0)).mean(1)
-        near = unit[d <= np.quantile(d, 0.5) + 1e-9]
-        return int(near[np.argmax(q.sharpness[near])])
+        return self._sharpest_near(unit, np.abs(q.thumbs[unit] - q.thumbs[unit].mean(0)).mean(1))
+
+    def _sharpest_near(self, members: np.ndarray, dist: np.ndarray) -> int:
+        """The sharpest of the members in the nearer half by `dist` (not simply the nearest one)."""
+        near = members[dist <= np.quantile(dist, 0.5) + 1e-9]
+        return int(near[np.argmax(self.quality_.sharpness[near])])
 
     def _alike(self, a: int, b: int) -> bool:
         q = self.quality_
@@ -243,7 +246,7 @@ class KeyframeSelector:
         representatives' pixels agree."""
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        q, reps, n = self.quality_, self.reps_, len(self.units_)
+        reps, n = self.reps_, len(self.units_)
         descriptors = np.stack([l2n(feats[u].mean(0)) for u in self.units_])
         labels = np.arange(n)
         if n > 2:
@@ -256,8 +259,7 @@ class KeyframeSelector:
         labels = np.array(labels)
         for a in range(n):
             for b in range(a + 1, n):
-                if (hist_corr(q.hists[reps[a]], q.hists[reps[b]]) >= self.redundant_hist
-                        and q.mad[reps[a], reps[b]] <= SIMILAR_CONTENT_MAD):
+                if self._alike(reps[a], reps[b]):
                     labels[labels == labels[b]] = labels[a]
         groups: dict[int, list[int]] = {}
         for u, label in enumerate(labels):
@@ -270,9 +272,7 @@ class KeyframeSelector:
         for group in self._group_units(feats):
             members = np.array([self.reps_[u] for u in group])
             centre = l2n(np.stack([feats[self.units_[u]].mean(0) for u in group]).mean(0))
-            dist = 1 - feats[members] @ centre
-            near = members[dist <= np.quantile(dist, 0.5) + 1e-9]
-            chosen.append(int(near[np.argmax(self.quality_.sharpness[near])]))
+            chosen.append(self._sharpest_near(members, 1 - feats[members] @ centre))
         return chosen
 
     def _choose_by_frames(self, feats: np.ndarray) -> list[int]:
@@ -281,11 +281,7 @@ class KeyframeSelector:
         chosen = []
         for label in sorted(set(labels)):
             members = idx[labels == label]
-            centre = l2n(feats[members].mean(0))
-            dist = 1 - feats[members] @ centre
-            # The sharpest among the frames close to the centre (the nearer half), not simply the nearest.
-            near = members[dist <= np.quantile(dist, 0.5) + 1e-9]
-            chosen.append(int(near[np.argmax(q.sharpness[near])]))
+            chosen.append(self._sharpest_near(members, 1 - feats[members] @ l2n(feats[members].mean(0))))
         return chosen
 
     def fit(self, features: np.ndarray, frames: list[np.ndarray], times: list[float] | None = None,

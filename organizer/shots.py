@@ -234,7 +234,8 @@ def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seco
     at least `min_seconds` long and holds no sampled frame that is clear, shortest gaps first, at most `budget`."""
     if edit is None or budget <= 0:
         return []
-    clear_sampled = {edit.at(n)[1] for n in sampled if edit.at(n)[0] == CLEAR}
+    marks = [edit.at(n) for n in sampled]
+    clear_sampled = {shot for label, shot in marks if label == CLEAR}
     want = []
     for first, last, shot in edit.stretches():
         if shot in clear_sampled or (last - first + 1) < min_seconds * fps:
