@@ -97,9 +97,12 @@ OPTIONS: dict[str, Option] = {
     "engine.video_timeout": Option(600.0, float, "A video whose analysis takes longer than this many seconds is "
                                    "stopped, skipped with the reason and remembered (not retried every night).",
                                    1.0, 86400.0),
-    "engine.executor": Option("local", str, "Where videos are analysed: 'local' (worker processes on this machine). "
-                              "A Ray executor is planned and not built yet.", choices=("local",)),
-    "engine.ray_address": Option("", str, "Reserved for the planned Ray executor; unused."),
+    "engine.executor": Option("local", str, "Where videos are analysed: 'local' (worker processes on this machine) "
+                              "or 'ray' (actors on a Ray cluster; needs the organizer[ray] extra, and the library on "
+                              "storage every node mounts at the same path).", choices=("local", "ray")),
+    "engine.ray_address": Option("", str, "The Ray cluster for engine.executor = 'ray' (host:port or "
+                                 "ray://host:port). Empty: RAY_ADDRESS, else the Ray running on this machine, else "
+                                 "a Ray started for the run."),
     "engine.model_process": Option("auto", str, "Run the model in one process that batches frames across videos "
                                    "(for a GPU): 'auto' (on with Keras and a visible NVIDIA GPU), 'on' or 'off'.",
                                    choices=("auto", "on", "off")),

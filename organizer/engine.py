@@ -4,6 +4,7 @@
   split so that workers x threads does not exceed the usable cores. A worker that crashes or overruns the time
   limit costs the one video it had; it is replaced and the run goes on.
 - `InlineExecutor`: the same worker function in this process (library use and tests; no isolation).
+- `engine_ray.RayExecutor`: Ray actors on a cluster, each holding the same worker process (engine.executor = ray).
 With `engine.model_process` on, one model process batches frames across videos for the workers (a GPU).
 """
 
@@ -161,7 +162,11 @@ def _needs_conversion(spec: FeatureSpec) -> bool:
 
 
 def make_executor(settings, spec: FeatureSpec, params: AnalysisParams, debug: bool = False) -> Executor:
-    """The executor the settings ask for."""
+    """The executor the settings ask for. Ray is imported only when asked for (a sentence names the extra)."""
+    if settings.engine_executor == "ray":
+        from .engine_ray import RayExecutor
+        return RayExecutor(spec, params, settings.engine_ray_address, settings.n_workers,
+                           settings.engine_video_timeout, debug)
     return LocalExecutor(spec, params, settings.n_workers, settings.engine_video_timeout, debug,
                          model_process_wanted(settings, spec))
 

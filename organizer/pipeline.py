@@ -143,7 +143,7 @@ def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list
 
 def _engine_notes(settings: Settings) -> tuple[str, ...]:
     cores = usable_cores()
-    if settings.n_workers and settings.n_workers > cores:
+    if settings.engine_executor == "local" and settings.n_workers and settings.n_workers > cores:
         return (f"{settings.n_workers} workers on {cores} usable CPU core(s): they will take turns, which is "
                 "allowed but rarely faster than one worker per core.",)
     return ()

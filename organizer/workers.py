@@ -27,7 +27,7 @@ from .types import Analysis
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "ORGANIZER_WORKER_FAULT"     # tests: "crash:NAME,abort:NAME,hang:NAME,raise:NAME" misbehave on NAME
+FAULT_ENV = "ORGANIZER_WORKER_FAULT"     # tests: "crash:NAME,abort:NAME,hang:NAME,raise:NAME,slow:NAME" misbehave on NAME
 SIGNAL_NAMES = {signal.SIGSEGV: "signal 11", signal.SIGABRT: "an abort", signal.SIGKILL: "signal 9",
                 signal.SIGBUS: "signal 7", signal.SIGILL: "signal 4", signal.SIGFPE: "signal 8"}
 
@@ -119,6 +119,8 @@ def _misbehave(job: Job) -> None:
                 os.abort()
             elif kind == "hang":
                 time.sleep(3600)
+            elif kind == "slow":
+                time.sleep(1.0)
             elif kind == "raise":
                 raise RuntimeError("an injected bug")
 
@@ -261,12 +263,7 @@ class WorkerProcess:
 
     def run_one(self, job: Job, timeout: float) -> Outcome:
         """Do one job in the child and wait for it; a crash or a hang costs this job, and the child is replaced."""
-        while not self.ready:
-            message = self.wait_message(max(timeout, 900.0))
-            if message[0] == "fatal":
-                raise ModelUnavailable(message[1])
-            if message[0] in ("dead", "timeout"):
-                raise ModelUnavailable("The worker process could not start (it died while loading the model).")
+        self.wait_ready(max(timeout, 900.0))
         self.send(job)
         while True:
             message = self.wait_message(timeout - (time.monotonic() - self.since))
@@ -279,6 +276,16 @@ class WorkerProcess:
                 outcome = self.lost(message)
                 self.restart()
                 return outcome
+
+    def wait_ready(self, timeout: float) -> str:
+        """Wait for the child to load the model; its backend's name. A model problem raises ModelUnavailable."""
+        while not self.ready:
+            message = self.wait_message(timeout)
+            if message[0] == "fatal":
+                raise ModelUnavailable(message[1])
+            if message[0] in ("dead", "timeout"):
+                raise ModelUnavailable("The worker process could not start (it died while loading the model).")
+        return self.backend
 
     def wait_message(self, timeout: float):
         """The next message other than a log line, ("timeout", t) after `timeout` seconds of silence."""

@@ -48,8 +48,8 @@ def test_missing_config_file():
         resolve({}, "/nonexistent/organizer.toml")
 
 
-def test_an_executor_that_is_not_built_is_refused_with_a_sentence(tmp_path):
+def test_an_executor_that_does_not_exist_is_refused_with_a_sentence(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[engine]\nexecutor = "ray"\n')
-    with pytest.raises(ConfigError, match="engine.executor must be one of local"):
+    path.write_text('[engine]\nexecutor = "slurm"\n')
+    with pytest.raises(ConfigError, match="engine.executor must be one of local, ray"):
         resolve({}, path)

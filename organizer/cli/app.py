@@ -31,7 +31,7 @@ FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sa
                  "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
                  "labels": "features.labels", "batch_size": "features.batch_size", "backend": "features.backend",
                  "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance",
-                 "workers": "engine.workers"}
+                 "workers": "engine.workers", "executor": "engine.executor", "ray_address": "engine.ray_address"}
 
 
 class CountOrAuto(click.ParamType):
@@ -79,7 +79,12 @@ def model_options(f):
         click.option("--batch-size", type=int, help="Frames per model call [default: 32]."),
         click.option("--seed", type=int, help="Random seed [default: 0]."),
         click.option("--workers", type=CountOrAuto(), help="Worker processes that analyse videos [default: auto, one "
-                     "per usable CPU core]. More than the cores is allowed (with a note)."),
+                     "per usable CPU core; with --executor ray, one actor per CPU of the cluster]. More than the cores "
+                     "is allowed (with a note)."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), help="Where videos are analysed: local "
+                     "worker processes, or actors on a Ray cluster (pip install 'organizer[ray]') [default: local]."),
+        click.option("--ray-address", metavar="ADDR", help="The Ray cluster for --executor ray (host:port); default: "
+                     "RAY_ADDRESS, else a Ray on this machine, else one started for the run."),
         click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
         click.option("-v", "--verbose", is_flag=True, help="Per-video details."),
         click.option("--debug", is_flag=True, help="Show tracebacks and debug logging."),

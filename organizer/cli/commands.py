@@ -51,7 +51,7 @@ log = logging.getLogger("organizer")
 @model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
             max_distance, retry_failed, rebuild_state, as_json, config_file, weights, model, backend, labels,
-            sample_fps, max_frames, batch_size, seed, workers, quiet, verbose, debug, log_file):
+            sample_fps, max_frames, batch_size, seed, workers, executor, ray_address, quiet, verbose, debug, log_file):
     """Organize the videos under PATH into one folder per group.
 
     The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
@@ -63,7 +63,7 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
         settings = settings_from(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                                  max_frames=max_frames, weights=weights, model=model, labels=labels,
                                  batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
-                                 backend=backend, workers=workers)
+                                 backend=backend, workers=workers, executor=executor, ray_address=ray_address)
         options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster, retry_failed, debug)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
@@ -154,14 +154,14 @@ def runs_cmd(path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend, labels, sample_fps, max_frames,
-                  batch_size, seed, workers, quiet, verbose, debug, log_file):
+                  batch_size, seed, workers, executor, ray_address, quiet, verbose, debug, log_file):
     """Export one image per distinct picture of each VIDEO (a folder stands for the videos in it)."""
     setup_logging(debug, log_file, quiet or as_json)
     written, failed = [], []
     try:
         settings = settings_from(config_file, seed=seed, sample_fps=sample_fps, max_frames=max_frames,
                                  weights=weights, model=model, labels=labels, batch_size=batch_size, backend=backend,
-                                 workers=workers)
+                                 workers=workers, executor=executor, ray_address=ray_address)
         for done in export_videos(list(videos), settings, out_dir, debug=debug):
             if done.folder is None:
                 failed.append({"video": done.video, "reason": done.reason})
