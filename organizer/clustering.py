@@ -12,13 +12,17 @@ import numpy as np
 # never clusters.
 
 from .keyframes import l2n
+from .scale import LARGE, unit_sum
 
 log = logging.getLogger(__name__)
 
 
-def library_mean(vectors: np.ndarray) -> np.ndarray:
-    """The common component of a library's video vectors (the mean of their unit vectors)."""
-    return l2n(np.atleast_2d(vectors)).mean(0)
+def library_mean(vectors) -> np.ndarray:
+    """The common component of a library's video vectors (the mean of their unit vectors): an array or a list of
+    vectors, summed a chunk at a time."""
+    if isinstance(vectors, np.ndarray) and vectors.ndim == 1:
+        vectors = vectors[None]
+    return unit_sum(vectors) / len(vectors)
 
 
 def prepare(vectors: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
@@ -83,23 +87,45 @@ class VideoClusterer:
     warnings_ (sentences for the user)."""
 
     def __init__(self, n_clusters: int | None = None, random_state: int = 0, max_distance: float = 0.7,
-                 min_size: int = 2, ceiling: int | None = None):
+                 min_size: int = 2, ceiling: int | None = None, large: int = LARGE):
         self.n_clusters = n_clusters
         self.random_state = random_state
         self.max_distance = max_distance
         self.min_size = min_size
         self.ceiling = ceiling
+        self.large = large
 
     def fit(self, vectors: np.ndarray) -> "VideoClusterer":
+        self.warnings_ = []
+        if len(vectors) > self.large:
+            return self._fit_large(vectors)
         x = prepare(vectors)
         n = len(x)
-        self.warnings_ = []
         labels = self._auto(x) if self.n_clusters is None else self._kmeans(x)
         self.labels_ = self._canonical(labels)
         self.mean_ = library_mean(vectors) if n else None
         self.n_clusters_ = int(self.labels_.max() + 1) if n and self.labels_.max() >= 0 else 0
         self.centroids_ = (np.stack([l2n(x[self.labels_ == c].mean(0)) for c in range(self.n_clusters_)])
                            if self.n_clusters_ else np.zeros((0, x.shape[1] if n else 0), np.float32))
+        self._note_singletons()
+        return self
+
+    def _fit_large(self, vectors: np.ndarray) -> "VideoClusterer":
+        """More than `large` videos: MiniBatchKMeans on a PCA projection, never a second full copy (scale.py)."""
+        from . import scale
+
+        self.mean_ = library_mean(vectors)
+        if self.n_clusters is None:
+            found = scale.groups(vectors, self.mean_, self.max_distance, self.min_size, self.random_state)
+            labels = self._from_groups(found, len(vectors))
+        else:
+            k = min(self.n_clusters, len(vectors))
+            self.choice_ = f"{k} clusters, as asked"
+            labels = scale.kmeans_labels(vectors, self.mean_, k, self.random_state)
+        self.choice_ += f" (over {self.large:,} videos: MiniBatchKMeans on a PCA projection)"
+        self.labels_ = self._canonical(labels)
+        self.n_clusters_ = int(self.labels_.max() + 1) if self.labels_.max() >= 0 else 0
+        self.centroids_ = scale.unit_centroids(vectors, self.mean_, self.labels_, self.n_clusters_)
         self._note_singletons()
         return self
 
@@ -120,10 +146,13 @@ class VideoClusterer:
     def _auto(self, x: np.ndarray) -> np.ndarray:
         from .growth import groups
 
-        found = groups(x, self.max_distance, self.min_size)
+        return self._from_groups(groups(x, self.max_distance, self.min_size), len(x))
+
+    def _from_groups(self, found: list[list[int]], n: int) -> np.ndarray:
+        """Labels from distance groups (the largest `ceiling` of them), and the sentence saying how k was chosen."""
         capped = self.ceiling is not None and len(found) > self.ceiling
         found = found[:self.ceiling] if capped else found
-        labels = np.full(len(x), -1)
+        labels = np.full(n, -1)
         for label, members in enumerate(found):
             labels[members] = label
         loners = int((labels < 0).sum())
@@ -145,11 +174,15 @@ class VideoClusterer:
     def _canonical(labels: np.ndarray) -> np.ndarray:
         """Number clusters by size (largest first), ties by first member: the same input gives the same names.
         -1 (no group) stays -1."""
-        order = sorted(set(labels.tolist()) - {-1},
-                       key=lambda c: (-(labels == c).sum(), int(np.argmax(labels == c))))
-        mapping = {old: new for new, old in enumerate(order)}
-        mapping[-1] = -1
-        return np.array([mapping[c] for c in labels], dtype=int)
+        labels = np.asarray(labels, dtype=int)
+        if not len(labels):
+            return labels
+        found, first, counts = np.unique(labels, return_index=True, return_counts=True)
+        keep = found >= 0
+        order = found[keep][np.lexsort((first[keep], -counts[keep]))]
+        mapping = np.full(int(labels.max()) + 2, -1)
+        mapping[order + 1] = np.arange(len(order))
+        return mapping[labels + 1]
 
 
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}

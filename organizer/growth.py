@@ -25,19 +25,35 @@ def groups(x: np.ndarray, max_distance: float, min_size: int) -> list[list[int]]
         return []
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    tree = linkage(x.astype(np.float64), method="average", metric="cosine")
+    tree = linkage(cosine_condensed(x), method="average")
     labels = fcluster(tree, t=max_distance, criterion="distance")
     found = []
-    for label in np.unique(labels):
-        members = list(np.flatnonzero(labels == label))
+    for members in split_by(labels):
         while len(members) >= min_size:
-            centre = l2n(x[members].mean(0))
-            far = [i for i in members if 1.0 - float(x[i] @ centre) > max_distance]
-            if not far:
-                found.append(members)
+            inside = x[members]
+            near = 1.0 - inside @ l2n(inside.mean(0)) <= max_distance
+            if near.all():
+                found.append(members.tolist())
                 break
-            members = [i for i in members if i not in far]   # the group without its outliers, checked again
+            members = members[near]          # the group without its outliers, checked again
     return sorted(found, key=lambda g: (-len(g), g[0]))
+
+
+def split_by(labels: np.ndarray) -> list[np.ndarray]:
+    """The indices of each label's members (ascending), labels in ascending order: one sort, not a pass per label."""
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(labels[order])) + 1) if len(order) else []
+
+
+def cosine_condensed(x: np.ndarray) -> np.ndarray:
+    """Pairwise cosine distances in scipy's condensed order: one matrix product up to a few thousand vectors
+    (scipy's own loop is an order of magnitude slower), scipy's pdist beyond (the square would not fit)."""
+    if len(x) > 4096:
+        from scipy.spatial.distance import pdist
+        return pdist(x.astype(np.float64), "cosine")
+    unit = l2n(x).astype(np.float64)
+    upper = np.triu_indices(len(unit), 1)
+    return np.clip(1.0 - (unit @ unit.T)[upper], 0.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,9 @@ def drift(x: np.ndarray, folders: list[str], seed: int = 0) -> Drift | None:
     from .clustering import match_clusters
 
     current = np.array([names.index(f) for f in folders])
-    fresh = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
+    many = k > 100       # k-means++ over hundreds of centres costs more than the check is worth: one random start
+    fresh = KMeans(k, n_init=1 if many else 4, init="random" if many else "k-means++",
+                   random_state=seed).fit_predict(x)
     if len(set(fresh.tolist())) < 2:
         return None
     centroids = np.stack([l2n(x[fresh == c].mean(0)) for c in range(k)])

@@ -14,6 +14,7 @@ import numpy as np
 
 from .clustering import (VideoClusterer, cluster_names, distances, library_mean, match_clusters, next_number,
                          prepare)
+from . import scale
 from .growth import Drift, drift, groups
 from .keyframes import l2n
 from .types import ClusterRow, ClusterSet
@@ -87,9 +88,12 @@ def centroids_from_folders(members: list[Member], names: list[str], mean: np.nda
     """Each cluster's centroid from what its folder holds, in the space of `mean` (when None: the mean of every
     member, in a cluster folder or not: the library's common component). Folders with no analysed video keep their
     name without a centroid."""
-    held = {n: [m.vector for m in members if m.folder == n] for n in names}
+    held: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for m in members:
+        if m.folder in held:
+            held[m.folder].append(m.vector)
     if mean is None and members:
-        mean = library_mean(np.stack([m.vector for m in members]))
+        mean = library_mean([m.vector for m in members])
     rows = [ClusterRow(n, l2n(prepare(np.stack(vs), mean).mean(0)) if vs else None, len(vs))
             for n, vs in held.items()]
     return rows, mean
@@ -162,6 +166,8 @@ def _drift(members: list[Member], assigned: dict[str, str], known: set[str], clu
     placed = [m for m in members if assigned.get(m.rel) in known]
     if len(placed) < 4:
         return None
+    size = max(scale.SAMPLE, 10 * len(known))        # bounded on a large library, about 10 videos per cluster
+    placed = [placed[i] for i in scale.sample(len(placed), size, seed)]
     x = prepare(np.stack([m.vector for m in placed]), clusters.mean)
     return drift(x, [assigned[m.rel] for m in placed], seed)
 
@@ -201,10 +207,10 @@ def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_nam
     grouped = labels >= 0
     mapping: dict[int, str] = {}
     if old_names and grouped.any():
-        x = prepare(vectors, clusterer.mean_)
         folders = [folder_of.get(m.rel) for m in members]
-        old_centroids = np.stack([l2n(x[[f == name for f in folders]].mean(0)) if name in folders
-                                  else np.zeros(x.shape[1], np.float32) for name in old_names])
+        index = {name: j for j, name in enumerate(old_names)}
+        held = np.array([index.get(f, -1) for f in folders])
+        old_centroids = scale.unit_centroids(vectors, clusterer.mean_, held, len(old_names))
         mapping = match_clusters(labels[grouped], [f for f, g in zip(folders, grouped) if g], clusterer.centroids_,
                                  old_names, old_centroids)
     numbers, number = [], next_number(old_names)
@@ -229,7 +235,8 @@ def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters
     waiting = sorted((m for m in members if m.rel not in assigned), key=lambda m: m.rel)
     if not waiting:
         return assigned, found
-    mean = clusters.mean if clusters.mean is not None else library_mean(np.stack([m.vector for m in members]))
+    everyone = [m.vector for m in members]
+    mean = clusters.mean if clusters.mean is not None else library_mean(everyone)
     usable = [c for c in clusters.rows if c.centroid is not None]
     x = prepare(np.stack([m.vector for m in waiting]), mean)
     d = distances(x, np.stack([c.centroid for c in usable]))
@@ -245,8 +252,8 @@ def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters
     taken = set(clusters.names) | {UNSORTED}
     # New groups are judged in the library as it is now (the space the stored clusters move to after this run, and
     # the one a clustering of everything at once uses), not in the space of the night the clusters were made.
-    now = prepare(np.stack([m.vector for m in waiting]), library_mean(np.stack([m.vector for m in members])))
-    for group in groups(now[far], rules.max_distance, rules.min_cluster_size)[:room]:
+    found_groups = _new_groups([waiting[i].vector for i in far], library_mean(everyone), rules)[:room] if far else []
+    for group in found_groups:
         chosen = [waiting[far[i]] for i in group]
         name = cluster_names(np.zeros(len(chosen), int), [m.class_scores for m in chosen], class_names, rules.naming,
                              numbers=[next_number(sorted(taken - {UNSORTED}))], taken=set(taken))[0]
@@ -258,6 +265,13 @@ def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters
     return assigned, found
 
 
+def _new_groups(vectors: list[np.ndarray], mean: np.ndarray, rules: Rules) -> list[list[int]]:
+    """Groups among the videos no cluster takes (indices into vectors), as auto finds them."""
+    if len(vectors) > scale.LARGE:
+        return scale.groups(vectors, mean, rules.max_distance, rules.min_cluster_size, rules.seed)
+    return groups(prepare(np.stack(vectors), mean), rules.max_distance, rules.min_cluster_size) if vectors else []
+
+
 def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str]
               ) -> tuple[ClusterSet, dict[str, str]]:
     """The clusters as the folders now hold them (after files moved): the library mean from every analysed video
@@ -265,7 +279,7 @@ def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space:
     clusters), each centroid from its folder's videos in that space, so hand moves pull centroids along. Returns
     the clusters and fingerprint -> folder for every placed video."""
     known = (set(names) | set(stored.names)) - {UNSORTED}
-    mean = library_mean(np.stack([m.vector for m in members])) if members else stored.mean
+    mean = library_mean([m.vector for m in members]) if members else stored.mean
     rows, _ = centroids_from_folders([m for m in members if m.folder in known], sorted(known), mean)
     rows = [r for r in rows if r.size or r.name in present]
     memberships = {m.fingerprint: m.folder for m in members if m.folder in known or m.folder == UNSORTED}
