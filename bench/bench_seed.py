@@ -1,6 +1,6 @@
 """organize against a faithful re-implementation of the second source document's method, side by side.
 
-    python bench/bench_seed.py [--videos DIR] [--fps 1] [--clusters 14] [--weights random]
+    python bench/bench_seed.py [--videos DIR] [--fps 1] [--clusters 14] [--weights random] [--repeat 3]
 
 The seed method (classify-videos-kmeans): moviepy `VideoFileClip.iter_frames(fps=1)`, each frame squashed to
 299x299, `preprocess_input`, Keras InceptionV3 (avg_pool) `model.predict` one frame at a time, the mean per video,
@@ -105,7 +105,7 @@ def seed_method(files: list[Path], fps: float, clusters: int, weights: str) -> d
 
 
 def our_method(files: list[Path], fps: float, clusters: int, weights: str, backend: str, model: str = "",
-               cascade: bool = True) -> dict:
+               cascade: bool = True, all_frames: bool = False) -> dict:
     import tempfile
 
     from organizer.config import Settings
@@ -114,7 +114,7 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
 
     settings = Settings(sampling_fps=fps, sampling_max_frames=2000, clusters=str(clusters),
                         features_weights=weights, features_backend=backend, safety_settle_seconds=0.0,
-                        features_model=model, features_cascade=cascade)
+                        features_model=model, features_cascade=cascade, sampling_all_frames=all_frames)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:   # hard links (or copies across filesystems): organize sees exactly these clips
@@ -136,20 +136,24 @@ def child(args) -> None:
         out = seed_method(files, args.fps, args.clusters, args.weights)
     else:
         out = our_method(files, args.fps, args.clusters, args.weights, args.backend, args.model,
-                         not args.no_cascade)
+                         not args.no_cascade, args.all_frames)
     print("RESULT " + json.dumps(out))
 
 
 def run_child(method: str, files: list[Path], args, backend: str = "auto", model: str = "",
-              cascade: bool = True) -> dict:
+              cascade: bool = True, all_frames: bool = False, repeat: int = 1) -> dict:
+    """One method in fresh processes; with repeat > 1, the run with the median end-to-end time."""
     cmd = [sys.executable, __file__, "--child", method, "--files", json.dumps([str(f) for f in files]),
            "--fps", str(args.fps), "--clusters", str(args.clusters), "--weights", args.weights, "--backend", backend,
-           "--model", model] + ([] if cascade else ["--no-cascade"])
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"{method} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(line[7:])
+           "--model", model] + ([] if cascade else ["--no-cascade"]) + (["--all-frames"] if all_frames else [])
+    results = []
+    for _ in range(repeat):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"{method} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        results.append(json.loads(line[7:]))
+    return sorted(results, key=lambda r: r["total"])[len(results) // 2]
 
 
 def make_cosplay_videos(clips: Path, out: Path, n: int, seed: int = 3) -> list[Path]:
@@ -210,6 +214,8 @@ def main() -> None:
                     help="also organize with the MobileNet TFLite models found here, in the same run")
     ap.add_argument("--model", default="", help=argparse.SUPPRESS)
     ap.add_argument("--no-cascade", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--all-frames", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each organize row (the median is shown)")
     ap.add_argument("--child", choices=["seed", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--files", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -237,13 +243,16 @@ def main() -> None:
     warm = run_child("ours", files[:1], args, args.backend)      # converts InceptionV3 once if not cached yet
     print(f"one-time preparation (TFLite conversion if not cached, then one clip): "
           f"{time.perf_counter() - t:.1f} s, backend {warm['backend']}")
-    runs = [("InceptionV3 (random weights), cascade", run_child("ours", files, args, args.backend)),
-            ("InceptionV3 (random weights), every frame", run_child("ours", files, args, args.backend,
-                                                                     cascade=False))]
+    r = args.repeat
+    runs = [("InceptionV3 (random weights), cascade", run_child("ours", files, args, args.backend, repeat=r)),
+            ("InceptionV3 (random weights), cascade, every frame decoded",
+             run_child("ours", files, args, args.backend, all_frames=True, repeat=r)),
+            ("InceptionV3 (random weights), no cascade, every frame decoded",
+             run_child("ours", files, args, args.backend, cascade=False, all_frames=True, repeat=r))]
     for name, label in (("MobileNet v1", "mobilenet_v1"), ("MobileNet v2", "mobilenet_v2")):
         found = sorted(args.models.glob(f"*{label}*.tflite")) if args.models.is_dir() else []
         if found:
-            runs.append((f"{name}, cascade", run_child("ours", files, args, model=str(found[0]))))
+            runs.append((f"{name}, cascade", run_child("ours", files, args, model=str(found[0]), repeat=r)))
     seed = run_child("seed", files, args)
     print(f"seed method: {seed['videos']} videos, {seed['frames']} frames ({seed['frames'] / seed['videos']:.1f} "
           f"per video, all through the CNN); model load {seed['load']:.1f} s, decode (moviepy) {seed['decode']:.1f} s, "

@@ -47,6 +47,9 @@ class AnalysisParams:
     seek_seconds: float = 5.0
     batch_size: int = 32
     keep_frame_features: bool = False
+    # Which frames the decoder skips moves a sample by a frame or two within a group of B-frames; an analysis made
+    # either way is as good, so changing it does not throw every cached analysis away.
+    all_frames: bool = False
 
     @classmethod
     def from_settings(cls, s) -> "AnalysisParams":
@@ -55,12 +58,12 @@ class AnalysisParams:
             s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
             s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_same_picture_distance,
             s.keyframes_max_keyframes, s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
-            s.features_cascade, s.sampling_seek_seconds, s.features_batch_size)
+            s.features_cascade, s.sampling_seek_seconds, s.features_batch_size, all_frames=s.sampling_all_frames)
 
     def key(self, spec: FeatureSpec) -> str:
         """The analysis cache key: the feature space plus every setting that changes the result."""
         decisive = {k: v for k, v in asdict(self).items()
-                    if k not in ("seek_seconds", "batch_size", "keep_frame_features")}
+                    if k not in ("seek_seconds", "batch_size", "keep_frame_features", "all_frames")}
         text = json.dumps({"space": spec.space, **decisive}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -74,7 +77,8 @@ def sample(path: str, params: AnalysisParams) -> SampledFrames:
     """Frames spread evenly over the video, plus one inside each short shot the even spread stepped over (the
     decoder's cheap signal shows where the edit is; those frames are decoded in a second, seeking pass)."""
     sampled = sample_video(path, params.sample_fps, params.max_frames, params.min_frames,
-                           seek_seconds=params.seek_seconds, max_pixels=params.max_pixels)
+                           seek_seconds=params.seek_seconds, max_pixels=params.max_pixels,
+                           all_frames=params.all_frames)
     edit = detect(sampled.signal)
     sampled = replace(sampled, signal=None, edit=edit)
     extra = missing_samples(edit, list(sampled.indices), params.max_frames - len(sampled.frames), fps=sampled.fps)

@@ -38,6 +38,9 @@ OPTIONS: dict[str, Option] = {
                                   1_000_000_000),
     "sampling.seek_seconds": Option(5.0, float, "Seek instead of decoding every frame when the next sampled frame is "
                                     "at least this many seconds ahead (0: never seek).", 0.0, 3600.0),
+    "sampling.all_frames": Option(False, bool, "Decode every frame. Off (the default), FFmpeg skips the frames no "
+                                  "other frame refers to (about half of a typical H.264 file) without decoding them: "
+                                  "the edit is read from the rest and a sample falls on the next decoded frame."),
     "features.weights": Option("imagenet", str, "InceptionV3 weights: 'imagenet', 'random' (seeded, for offline "
                                "tests) or a path to an .h5/.keras weights file."),
     "features.model": Option("", str, "A .tflite image model to use instead of InceptionV3 (empty: InceptionV3)."),
@@ -128,6 +131,7 @@ class Settings:
     sampling_min_frames: int = OPTIONS["sampling.min_frames"].default
     sampling_max_pixels: int = OPTIONS["sampling.max_pixels"].default
     sampling_seek_seconds: float = OPTIONS["sampling.seek_seconds"].default
+    sampling_all_frames: bool = OPTIONS["sampling.all_frames"].default
     features_weights: str = OPTIONS["features.weights"].default
     features_model: str = OPTIONS["features.model"].default
     features_labels: str = OPTIONS["features.labels"].default

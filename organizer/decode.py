@@ -97,11 +97,11 @@ def _picker_for_times(fps_sample: float, max_frames: int, min_frames: int) -> Pi
 
 
 def _decode(path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SECONDS,
-            max_pixels: int = MAX_PIXELS) -> SampledFrames:
+            max_pixels: int = MAX_PIXELS, all_frames: bool = True) -> SampledFrames:
     with media_path(path) as safe:
         DECODE_COUNTER["videos"] += 1
         try:
-            return decode_av.decode(safe, pick, side, seek_seconds, max_pixels, DECODE_COUNTER)
+            return decode_av.decode(safe, pick, side, seek_seconds, max_pixels, DECODE_COUNTER, all_frames)
         except VideoUnreadable as first:
             if "megapixels" in str(first):
                 raise
@@ -116,10 +116,13 @@ def _decode(path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SEC
 
 
 def sample_video(path, fps: float = 1.0, max_frames: int = 64, min_frames: int = 3, side: int | None = WORK_SIDE,
-                 seek_seconds: float = SEEK_SECONDS, max_pixels: int = MAX_PIXELS) -> SampledFrames:
+                 seek_seconds: float = SEEK_SECONDS, max_pixels: int = MAX_PIXELS, all_frames: bool = True
+                 ) -> SampledFrames:
     """Sample frames evenly over the whole video; raises VideoUnreadable with a reason. Where the next sample is
-    seek_seconds or more ahead the decoder seeks (0 never seeks)."""
-    return _decode(path, _picker_for_times(fps, max_frames, min_frames), side, seek_seconds, max_pixels)
+    seek_seconds or more ahead the decoder seeks (0 never seeks). all_frames=False skips non-reference frames
+    (decode_av.decode)."""
+    return _decode(path, _picker_for_times(fps, max_frames, min_frames), side, seek_seconds, max_pixels,
+                   all_frames)
 
 
 def frames_at(path, frame_numbers: list[int], side: int | None = None) -> SampledFrames:

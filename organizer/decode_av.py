@@ -81,14 +81,19 @@ def _image(frame, side: int | None) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 
-def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int, counter: dict
-           ) -> SampledFrames:
-    """Decode the frames `pick(duration, fps, count)` asks for (frame numbers), scaled to `side`."""
+def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int, counter: dict,
+           all_frames: bool = True) -> SampledFrames:
+    """Decode the frames `pick(duration, fps, count)` asks for (frame numbers), scaled to `side`. With
+    all_frames False, FFmpeg skips the frames no other frame refers to (most B-frames: about half of a typical
+    H.264 file) and never decodes them: a wanted frame among them becomes the next decoded one, and the signal
+    has small gaps."""
     container = _open(path)
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = int(os.environ.get(THREADS_ENV, "0") or 0)
+        if not all_frames:          # frames no other frame depends on are dropped before decoding
+            stream.codec_context.skip_frame = "NONREF"
         check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels)
         fps, duration, count = _geometry(container, stream)
         wanted = sorted(set(pick(duration, fps, count)))

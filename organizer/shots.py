@@ -1,6 +1,8 @@
 """How a video is edited, from a cheap signal of every decoded frame: shots, cuts, and what is not a picture.
 
-The decoder hands over a tiny grey image (16x16) of every frame it decodes (`Signal`). From it, `detect` finds:
+The decoder hands over a tiny grey image (16x16) of every frame it decodes (`Signal`; by default the decoder skips
+frames no other frame refers to, so the signal has gaps of a frame or two, which count as following on). From it,
+`detect` finds:
 - cuts: a frame-to-frame change far above the change around it (the adaptive test PySceneDetect uses);
 - blank frames: near-uniform ones (black leaders, the middle of a fade, solid flashes);
 - flashes: a short jump in brightness that comes back;
@@ -61,9 +63,12 @@ class SignalRecorder:
         return Signal(np.array(self.frames, np.int64), np.stack(self.images).astype(np.uint8), float(fps))
 
 
+MAX_STEP = 4       # signal frames at most this far apart follow each other (the decoder skipped the ones between)
+
+
 @dataclass(frozen=True)
 class Signal:
-    frames: np.ndarray      # (n,) frame numbers, increasing (gaps where the decoder seeked)
+    frames: np.ndarray      # (n,) frame numbers, increasing (gaps where the decoder skipped frames or seeked)
     luma: np.ndarray        # (n, SIDE, SIDE) uint8
     fps: float
 
@@ -190,8 +195,10 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
         return None
     y = signal.luma.reshape(len(signal.frames), -1).astype(np.float32) / 255
     n = len(y)
-    fps = signal.fps if signal.fps > 0 else 25.0
-    contiguous = np.concatenate([[False], np.diff(signal.frames) == 1])   # frame t follows t-1 directly
+    gaps = np.diff(signal.frames)
+    contiguous = np.concatenate([[False], gaps <= MAX_STEP])   # frame t follows t-1 (or skipped frames only)
+    step = float(np.mean(gaps[gaps <= MAX_STEP])) if contiguous.any() else 1.0
+    fps = (signal.fps if signal.fps > 0 else 25.0) / step   # signal frames per second
     d = np.zeros(n, np.float32)
     d[1:] = _mad(y[1:], y[:-1])
     d[~contiguous] = 0

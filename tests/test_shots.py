@@ -78,6 +78,59 @@ def test_the_edit_is_read_from_the_cheap_signal(edited):
     assert len(shots) >= 5, "A, B, A again, C and D are separate shots"
 
 
+def write_h264(path, frames: list[np.ndarray], fps: int = FPS, noise: float = 2.0):
+    """The frames as H.264 with B-frames (x264's defaults), as phones and download sites write them."""
+    import os
+    import time
+
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            noisy = np.clip(frame.astype(np.float32) + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(noisy, format="rgb24")))
+        out.mux(stream.encode())
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+@pytest.fixture(scope="module")
+def edited_h264(tmp_path_factory):
+    frames, truth = edited_frames()
+    return write_h264(tmp_path_factory.mktemp("edit") / "edited-h264.mp4", frames), truth
+
+
+def test_the_edit_is_read_from_the_reference_frames_alone(edited_h264):
+    """By default the decoder skips the frames no other frame refers to (B-frames): the signal has gaps of a frame
+    or two, which must still read as one run of frames, with the same cuts, flashes, fades and transitions."""
+    path, truth = edited_h264
+    every = sample_video(path, 1.0, 64, 3, all_frames=True).signal
+    skipping = sample_video(path, 1.0, 64, 3, all_frames=False)
+    assert len(skipping.signal.frames) < 0.8 * len(every.frames), "B-frames are skipped, not decoded"
+    assert set(skipping.indices) <= set(skipping.signal.frames.tolist()), "samples are decoded frames"
+    edit = detect(skipping.signal)
+    labels = {int(n): int(label) for n, label in zip(edit.frames, edit.labels)}
+    scene = [labels[n] == CLEAR for n, t in enumerate(truth) if t != "x" and n in labels]
+    between = [labels[n] != CLEAR for n, t in enumerate(truth) if t == "x" and n in labels]
+    assert np.mean(scene) >= 0.85 and np.mean(between) >= 0.85
+    assert len({int(s) for s in edit.shots if s >= 0}) >= 5, "A, B, A again, C and D are separate shots"
+
+
+@needs_models
+def test_keyframes_from_h264_with_b_frames_skipped(edited_h264):
+    path, truth = edited_h264
+    settings = fast_settings()
+    assert not settings.sampling_all_frames
+    analysis = analyse_video(str(path), AnalysisParams.from_settings(settings),
+                             load_backend(FeatureSpec.from_settings(settings)))
+    assert sorted(check_keyframes(analysis, truth)) == ["A", "B", "C", "D"]
+
+
 def check_keyframes(analysis, truth) -> list[str]:
     scenes = [truth[n] for n in analysis.keyframes.frame_numbers]
     assert "x" not in scenes, f"no keyframe inside a transition, flash or fade: {scenes}"
