@@ -211,6 +211,28 @@ def test_killing_a_ray_worker_mid_run_still_completes_the_run(ray_cluster, local
 @needs_ray
 @needs_models
 @pytest.mark.slow
+def test_without_an_address_ray_address_names_the_cluster(ray_cluster, small_library):
+    address, env = ray_cluster
+    args = [str(Path(sys.executable).with_name("organize")), str(small_library), "--dry-run", "--json",
+            "--settle-seconds", "0", "--model", str(MNV1), "--clusters", "2", "--executor", "ray"]
+    # A temp folder of its own, where the cluster cannot be found by Ray's 'latest cluster' file: only RAY_ADDRESS
+    # can lead the run to it, and a Ray started for the run would leave a session folder there.
+    own = tempfile.mkdtemp(prefix="orgray", dir="/tmp")
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                             env=dict(env, RAY_ADDRESS=address, RAY_TMPDIR=own))
+        started_here = list(Path(own).rglob("session_2*"))
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["videos"] == 4 and summary["skipped"] == []
+    assert not started_here, "no Ray of its own started"
+
+
+@needs_ray
+@needs_models
+@pytest.mark.slow
 def test_a_model_the_ray_workers_cannot_load_is_one_message(ray_cluster, small_library, tmp_path):
     address, env = ray_cluster
     garbage = tmp_path / "broken.tflite"
