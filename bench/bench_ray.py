@@ -61,7 +61,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {describe()}")
     tmp_ray = tempfile.mkdtemp(prefix="orgray", dir="/tmp")
-    env = dict(child_env(), RAY_TMPDIR=tmp_ray, RAY_USAGE_STATS_ENABLED="0")
+    env = dict(child_env(), RAY_TMPDIR=tmp_ray, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     port = free_port()
     common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
     try:

@@ -107,7 +107,9 @@ def _free_port() -> int:
 def ray_cluster():
     """A head node and one more worker node on 127.0.0.1 (one CPU each), stopped afterwards even on failure."""
     tmp = tempfile.mkdtemp(prefix="orgray", dir="/tmp")     # short: Ray's socket paths must fit in 107 bytes
-    env = dict(os.environ, RAY_TMPDIR=tmp, RAY_USAGE_STATS_ENABLED="0")
+    # Token authentication off, explicitly: Ray (2.60 here) turns it on for a head node wherever ~/.ray/auth_token exists
+    # (a local Ray started by ray.init() writes one) but not for the nodes that join it, which then cannot connect.
+    env = dict(os.environ, RAY_TMPDIR=tmp, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     port = _free_port()
     common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
     try:
@@ -228,6 +230,29 @@ def test_without_an_address_ray_address_names_the_cluster(ray_cluster, small_lib
     summary = json.loads(out.stdout)
     assert summary["videos"] == 4 and summary["skipped"] == []
     assert not started_here, "no Ray of its own started"
+
+
+@needs_ray
+@needs_models
+@pytest.mark.slow
+def test_on_ray_a_decoder_crash_is_a_skipped_file_and_keyframes_export_works(ray_cluster, small_library, tmp_path):
+    address, env = ray_cluster
+    organize = str(Path(sys.executable).with_name("organize"))
+    common = ["--settle-seconds", "0", "--model", str(MNV1), "--executor", "ray", "--ray-address", address]
+    out = subprocess.run([organize, str(small_library), "--dry-run", "--json", "--clusters", "2", *common],
+                         capture_output=True, text=True, timeout=300, env=dict(env, **{FAULT_ENV: "crash:v1.mp4"}))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["videos"] == 3
+    assert summary["skipped"] == [{"path": "v1.mp4", "reason": "the video decoder crashed on this file (signal 11); "
+                                   "it was left alone"}]
+    again = subprocess.run([organize, str(small_library), "--dry-run", "--json", "--clusters", "2", *common],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert "remembered from an earlier run" in json.loads(again.stdout)["skipped"][0]["reason"], "not retried"
+    out = subprocess.run([organize, "keyframes", str(small_library / "v0.mp4"), "-o", str(tmp_path / "stills"),
+                          "--json", *common[2:]], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.suffix for p in (tmp_path / "stills" / "v0").iterdir()) == [".jpg", ".jpg", ".json"]
 
 
 @needs_ray
