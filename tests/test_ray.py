@@ -210,6 +210,41 @@ def test_killing_a_ray_worker_mid_run_still_completes_the_run(ray_cluster, local
     assert _plan(summary) == local_plan
 
 
+def _analysed(library: Path) -> int:
+    """Analyses stored in the library's state so far (0 before the database exists)."""
+    import sqlite3
+    path = library / ".organizer" / "state.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM videos WHERE error IS NULL").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@needs_ray
+@needs_videos
+@needs_models
+@pytest.mark.slow
+def test_a_driver_killed_mid_run_loses_nothing(ray_cluster, local_plan, tmp_path):
+    address, env = ray_cluster
+    library = _clips(tmp_path / "lib")
+    proc = _organize(library, "--executor", "ray", "--ray-address", address, env=dict(env, **{FAULT_ENV: "slow:."}),
+                     wait=False)
+    deadline = time.monotonic() + 240
+    while _analysed(library) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    stored = _analysed(library)
+    assert 3 <= stored < 29, f"the kill should land mid-run ({stored} of 29 analysed)"
+    code, summary, err = _organize(library, "--executor", "ray", "--ray-address", address, env=env)
+    assert code == 0, err
+    assert summary["cached"] >= stored and summary["videos"] == 29 and summary["skipped"] == []
+    assert _plan(summary) == local_plan
+
+
 @needs_ray
 @needs_models
 @pytest.mark.slow
