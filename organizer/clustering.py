@@ -209,11 +209,10 @@ def cluster_names(labels: np.ndarray, class_scores: list[np.ndarray | None] | No
     if not (naming == "labels" and class_names and class_scores is not None
             and all(s is not None for s in class_scores) and len(class_scores) == len(labels)):
         return [_free(f"cluster-{numbers[c]:0{width}d}", taken) for c in range(k)]
-    scores = np.stack(class_scores)
-    overall = scores.mean(0)
+    means, overall = _class_means(class_scores, labels, k)
     names, used = [], set()
     for c in range(k):
-        mean = scores[labels == c].mean(0)
+        mean = means[c]
         # Characteristic: strong in this cluster and stronger here than in the library as a whole.
         lift = mean * np.log((mean + 1e-6) / (overall + 1e-6)) if k > 1 else mean
         picked: list[str] = []
@@ -232,6 +231,25 @@ def cluster_names(labels: np.ndarray, class_scores: list[np.ndarray | None] | No
         used.add(name)
         names.append(name)
     return names
+
+
+def _class_means(class_scores: list[np.ndarray], labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's mean class scores and the library's; past scale.LARGE videos a chunk at a time (a million
+    videos' scores stacked would take 4 GB)."""
+    if len(labels) <= LARGE:
+        scores = np.stack(class_scores)
+        return np.stack([scores[labels == c].mean(0) for c in range(k)]), scores.mean(0)
+    from scipy.sparse import csr_matrix
+
+    from .scale import rows, slices
+    sums, total = np.zeros((k, len(class_scores[0])), np.float64), 0.0
+    for part in slices(len(labels)):
+        chunk = rows(class_scores, part)
+        lab = labels[part]
+        sums += csr_matrix((np.ones(len(lab)), (lab, np.arange(len(lab)))), shape=(k, len(lab))) @ chunk
+        total = total + chunk.sum(0, dtype=np.float64)
+    counts = np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
+    return (sums / counts).astype(np.float32), (total / len(labels)).astype(np.float32)
 
 
 def _free(name: str, taken: set[str]) -> str:

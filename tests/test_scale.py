@@ -91,3 +91,18 @@ def test_samples_are_seeded_sorted_and_all_when_small(n, size):
     a, b = scale.sample(n, size, 4), scale.sample(n, size, 4)
     np.testing.assert_array_equal(a, b)
     assert len(a) == min(n, size) and (np.diff(a) > 0).all()
+
+
+def test_cluster_names_over_the_threshold_are_the_names_of_the_exact_path(monkeypatch):
+    from organizer import clustering
+    rng = np.random.default_rng(2)
+    classes = [f"class{i}" for i in range(30)]
+    labels = np.repeat(np.arange(5), 40)
+    scores = [np.abs(rng.normal(0, 0.05, 30)).astype(np.float32) for _ in labels]
+    for s, c in zip(scores, labels):
+        s[c * 5:(c * 5) + 2] += 0.5                    # each cluster has its own two strong classes
+    exact = clustering.cluster_names(labels, scores, classes)
+    monkeypatch.setattr(clustering, "LARGE", 50)
+    monkeypatch.setattr(scale, "CHUNK", 16)
+    assert clustering.cluster_names(labels, scores, classes) == exact
+    assert exact[0] == "01-class0-class1" or exact[0] == "01-class1-class0"
