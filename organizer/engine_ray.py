@@ -14,6 +14,7 @@ file). Ray is imported only here, and only when asked for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -217,7 +218,8 @@ class RayExecutor:
                 if time.monotonic() > deadline:       # the cluster lost it without telling (a node gone for good)
                     flying.pop(ref)
                     load[i] -= 1
-                    ray.cancel(ref)
+                    with contextlib.suppress(Exception):      # best effort: the node may be gone
+                        ray.cancel(ref)
                     yield from (Outcome(job, failure="the Ray cluster did not finish it in time; it was left alone "
                                         "and will be tried again on the next run") for job in batch)
 
