@@ -73,7 +73,7 @@ MUTANTS = [
            "    if False:", MOVER + ("tests/test_manifest_properties.py",)),
     Mutant("undone moves undone again", "organizer/undo.py", "            if (run.id, op) not in undone]",
            "            ]", MOVER),
-    Mutant("no settle time", "organizer/scan.py", "if reason is None and now - st.st_mtime < settle_seconds:",
+    Mutant("no settle time", "organizer/scan.py", "if now - st.st_mtime < settle_seconds:",
            "if False:", ("tests/test_scan.py",)),
     Mutant("outputs replace anything", "organizer/outputs.py", '    return OURS[kind](path)', '    return True',
            ("tests/test_hostile.py",)),

@@ -82,3 +82,22 @@ def test_one_model_identity_decides_the_feature_space(tmp_path):
     assert spec(features_weights="random").space != spec(features_weights="random", seed=1).space
     assert spec(features_weights="random", features_backend="keras").space == spec(features_weights="random").space
     assert not hasattr(Settings, "feature_identity")
+
+
+def test_every_mutant_still_names_code_that_exists():
+    """scripts/mutants.py replaces exact text; a refactor that changes it must update the mutant, or the mutation
+    check silently stops checking that guarantee (one did: the settle-time mutant, after issue 15)."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("organizer_mutants", root / "scripts" / "mutants.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    stale = [m.name for m in module.MUTANTS if (root / m.file).read_text().count(m.old) != 1]
+    assert not stale, f"update these mutants in scripts/mutants.py: {stale}"
+    assert all((root / t).exists() for m in module.MUTANTS for t in m.tests)
