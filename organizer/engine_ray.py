@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -103,6 +104,18 @@ def _cluster_errors_to_log() -> None:
     ray_worker.print_to_stdstream = to_log
 
 
+def cpu_share(nodes: list[float], count: int) -> float:
+    """The CPUs each of `count` actors asks for: 1, or, where there are more actors than CPUs, the largest share
+    (at most 1, to Ray's 0.0001 granularity) with which all of them fit on the nodes' CPUs (nodes: CPUs per node)."""
+    def fits(share: float) -> bool:
+        return sum(int(c / share + 1e-9) for c in nodes) >= count
+    if not nodes or fits(1.0):
+        return 1.0
+    shares = [c / m for c in nodes if c > 0 for m in range(1, count + 1)]
+    best = max((f for f in shares if f <= 1.0 and fits(f)), default=0.0001)
+    return max(0.0001, math.floor(best * 10_000) / 10_000)
+
+
 def batch_size(jobs: int, actors: int) -> int:
     """Videos per call: one for small libraries (a smooth progress bar), up to 8 where there is plenty to share."""
     return max(1, min(8, jobs // max(1, actors * 4 * IN_FLIGHT)))
@@ -129,8 +142,9 @@ class RayExecutor:
         connected_here = self._connect()
         actors: list = []
         try:
-            count = min(self.workers or max(1, int(ray.cluster_resources().get("CPU", 1))), len(jobs))
-            actors = self._start_actors(count)
+            nodes = [float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+            count = min(self.workers or max(1, int(sum(nodes))), len(jobs))
+            actors = self._start_actors(count, cpu_share(nodes, count))
             size = batch_size(len(jobs), count)
             batches = deque((tuple(jobs[i:i + size]), 1) for i in range(0, len(jobs), size))
             yield from self._drive(actors, batches)
@@ -159,8 +173,10 @@ class RayExecutor:
         _cluster_errors_to_log()
         return True
 
-    def _start_actors(self, count: int) -> list:
-        remote = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(AnalysisActor)
+    def _start_actors(self, count: int, cpus_each: float = 1.0) -> list:
+        """count actors of cpus_each CPUs (less than one where --workers asks for more actors than the cluster has
+        CPUs: they share, as local workers beyond the cores do, instead of waiting for CPUs that never come)."""
+        remote = self.ray.remote(num_cpus=cpus_each, max_restarts=-1, max_task_retries=0)(AnalysisActor)
         threads = self.spec.threads or 1
 
         def start():

@@ -96,6 +96,16 @@ def test_an_actor_answers_like_a_local_worker(small_library, monkeypatch):
     assert not unseen.remember
 
 
+@pytest.mark.parametrize("nodes,count,share", [([1, 1], 2, 1.0), ([1, 1], 3, 0.5), ([4], 6, 0.6666),
+                                               ([1, 1, 1], 4, 0.5), ([2, 1], 7, 0.4), ([], 3, 1.0)])
+def test_actors_beyond_the_cpus_share_them_and_still_fit(nodes, count, share):
+    from organizer.engine_ray import cpu_share
+    got = cpu_share(nodes, count)
+    assert got == share
+    if nodes:
+        assert sum(int(c / got + 1e-9) for c in nodes) >= count
+
+
 # ----------------------------------------------------------------------------------- a real Ray cluster
 def _free_port() -> int:
     with socket.socket() as s:
@@ -288,6 +298,23 @@ def test_on_ray_a_decoder_crash_is_a_skipped_file_and_keyframes_export_works(ray
                           "--json", *common[2:]], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     assert sorted(p.suffix for p in (tmp_path / "stills" / "v0").iterdir()) == [".jpg", ".jpg", ".json"]
+
+
+@needs_ray
+@needs_models
+@pytest.mark.slow
+def test_more_workers_than_the_cluster_has_cpus_share_them(ray_cluster, small_library):
+    """Three actors on a two-CPU cluster: each gets part of a CPU, rather than one waiting for a CPU forever (with
+    eight videos every actor has batches to do)."""
+    address, env = ray_cluster
+    for i, scenes in enumerate([[5, 6], [5, 6], [7, 8], [7, 8]], start=4):
+        write_video(small_library / f"v{i}.mp4", scenes, seconds_each=2.0, seed=i)
+    args = [str(Path(sys.executable).with_name("organize")), str(small_library), "--dry-run", "--json",
+            "--settle-seconds", "0", "--model", str(MNV1), "--clusters", "2", "--executor", "ray",
+            "--ray-address", address, "--workers", "3"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["videos"] == 8
 
 
 @needs_ray
