@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_engine  # noqa: E402
 from bench_engine import make_library  # noqa: E402
-from machine import child_env, describe  # noqa: E402
+from machine import describe  # noqa: E402
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -36,16 +37,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_once(root: Path, model: str, extra: list[str], env: dict) -> tuple[float, dict, list]:
-    shutil.rmtree(root / ".organizer", ignore_errors=True)
-    cmd = [sys.executable, "-m", "organizer", str(root), "--dry-run", "--json", "--settle-seconds", "0",
-           "--clusters", "auto", "--model", model, *extra]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"organize failed ({proc.returncode}): {proc.stderr[-2000:] or proc.stdout[-2000:]}")
-    data = json.loads(proc.stdout)
+def run_once(root: Path, model: str, extra: list[str]) -> tuple[float, dict, list]:
+    """bench_engine's run on every usable CPU, and the moves it planned."""
+    wall, data = bench_engine.run_once(root, sorted(os.sched_getaffinity(0)), model, extra)
     moves = sorted((m["src"], m["dst"]) for m in json.loads(Path(data["manifest"]).read_text())["moves"])
     return wall, data, moves
 
@@ -61,7 +55,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {describe()}")
     tmp_ray = tempfile.mkdtemp(prefix="orgray", dir="/tmp")
-    env = dict(child_env(), RAY_TMPDIR=tmp_ray, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    # For the cluster and for every organize run (bench_engine starts them with this process's environment).
+    os.environ.update(RAY_TMPDIR=tmp_ray, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    env = dict(os.environ)
     port = free_port()
     common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
     try:
@@ -80,7 +76,7 @@ def main() -> None:
             local_moves = None
             for name, extra in (("local", ["--workers", str(args.nodes)]),
                                 ("ray", ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"])):
-                runs = [run_once(root, args.model, extra, env) for _ in range(args.repeat)]
+                runs = [run_once(root, args.model, extra) for _ in range(args.repeat)]
                 wall = statistics.median(r[0] for r in runs)
                 moves = runs[0][2]
                 local_moves = local_moves or moves

@@ -239,17 +239,10 @@ def _class_means(class_scores: list[np.ndarray], labels: np.ndarray, k: int) -> 
     if len(labels) <= LARGE:
         scores = np.stack(class_scores)
         return np.stack([scores[labels == c].mean(0) for c in range(k)]), scores.mean(0)
-    from scipy.sparse import csr_matrix
-
-    from .scale import rows, slices
-    sums, total = np.zeros((k, len(class_scores[0])), np.float64), 0.0
-    for part in slices(len(labels)):
-        chunk = rows(class_scores, part)
-        lab = labels[part]
-        sums += csr_matrix((np.ones(len(lab)), (lab, np.arange(len(lab)))), shape=(k, len(lab))) @ chunk
-        total = total + chunk.sum(0, dtype=np.float64)
+    from .scale import label_sums
+    sums = label_sums(class_scores, labels, k)          # every video here has a cluster: they add up to the total
     counts = np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
-    return (sums / counts).astype(np.float32), (total / len(labels)).astype(np.float32)
+    return (sums / counts).astype(np.float32), (sums.sum(0) / len(labels)).astype(np.float32)
 
 
 def _free(name: str, taken: set[str]) -> str:

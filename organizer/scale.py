@@ -87,8 +87,9 @@ def minibatch(z: np.ndarray, k: int, seed: int, rough: bool = False) -> np.ndarr
     return km.fit(z).labels_.astype(int)
 
 
-def unit_centroids(vectors, mean: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Each label's centroid (unit length; zero for an empty label) in the prepared space, a chunk at a time."""
+def label_sums(vectors, labels: np.ndarray, k: int, mean: np.ndarray | None = None) -> np.ndarray:
+    """Per label (k rows, float64), the sum of its rows, a chunk at a time: prepared around `mean` when given, as
+    they are otherwise. Rows labelled -1 count nowhere."""
     from scipy.sparse import csr_matrix
 
     sums = None
@@ -97,8 +98,15 @@ def unit_centroids(vectors, mean: np.ndarray, labels: np.ndarray, k: int) -> np.
         keep = lab >= 0
         onehot = csr_matrix((np.ones(int(keep.sum()), np.float32), (lab[keep], np.flatnonzero(keep))),
                             shape=(k, len(lab)))
-        s = np.asarray(onehot @ prepared(vectors, part, mean))
+        chunk = rows(vectors, part) if mean is None else prepared(vectors, part, mean)
+        s = np.asarray(onehot @ chunk, np.float64)
         sums = s if sums is None else sums + s
+    return sums
+
+
+def unit_centroids(vectors, mean: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Each label's centroid (unit length; zero for an empty label) in the prepared space, a chunk at a time."""
+    sums = label_sums(vectors, labels, k, mean)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.where(norms > 0, sums / np.clip(norms, 1e-12, None), 0.0).astype(np.float32)
 

@@ -36,6 +36,7 @@ except ImportError:
 needs_ray = pytest.mark.skipif(not HAVE_RAY and os.environ.get("ORGANIZER_REQUIRE_RAY") != "1",
                                reason="Ray is not installed (pip install 'organizer[ray]')")
 RAY = Path(sys.executable).with_name("ray")
+ORGANIZE = str(Path(sys.executable).with_name("organize"))
 OLD = time.time() - 7200
 
 
@@ -144,8 +145,18 @@ def _clips(root: Path) -> Path:
     return root
 
 
+def _cli(*args, env, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`organize ARGS` in a process of its own, as a user runs it."""
+    return subprocess.run([ORGANIZE, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _dry_run(library: Path, *extra) -> list:
+    """The arguments of a dry run with --json over `library` (add the model, the executor and the rest)."""
+    return [library, "--dry-run", "--json", "--settle-seconds", "0", *extra]
+
+
 def _organize(root: Path, *extra: str, env=None, wait=True):
-    args = [str(Path(sys.executable).with_name("organize")), str(root), "--dry-run", "--json", "--model", str(MNV1),
+    args = [ORGANIZE, str(root), "--dry-run", "--json", "--model", str(MNV1),
             "--clusters", "6", "-q", *extra]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     return _finish(proc) if wait else proc
@@ -167,6 +178,13 @@ def local_plan(tmp_path_factory):
     code, summary, err = _organize(_clips(tmp_path_factory.mktemp("local") / "lib"))
     assert code == 0, err
     return _plan(summary)
+
+
+def _slow_run(library: Path, address: str, env: dict) -> subprocess.Popen:
+    """A Ray run, not waited for, in which each video takes a second longer (the fault travels to the actors with
+    the ORGANIZER_ variables), so that a kill lands inside an analysis."""
+    return _organize(library, "--executor", "ray", "--ray-address", address, env=dict(env, **{FAULT_ENV: "slow:."}),
+                     wait=False)
 
 
 def _actors_analysing() -> list[int]:
@@ -202,10 +220,7 @@ def test_a_ray_cluster_plans_exactly_what_local_mode_plans(ray_cluster, local_pl
 def test_killing_a_ray_worker_mid_run_still_completes_the_run(ray_cluster, local_plan, tmp_path):
     address, env = ray_cluster
     library = _clips(tmp_path / "lib")
-    # Each video takes a second longer (the fault travels to the actors with the ORGANIZER_ variables), so the
-    # kill lands inside an analysis.
-    proc = _organize(library, "--executor", "ray", "--ray-address", address, env=dict(env, **{FAULT_ENV: "slow:."}),
-                     wait=False)
+    proc = _slow_run(library, address, env)
     deadline, killed = time.monotonic() + 240, None
     while killed is None and time.monotonic() < deadline and proc.poll() is None:
         busy = _actors_analysing()
@@ -240,8 +255,7 @@ def _analysed(library: Path) -> int:
 def test_a_driver_killed_mid_run_loses_nothing(ray_cluster, local_plan, tmp_path):
     address, env = ray_cluster
     library = _clips(tmp_path / "lib")
-    proc = _organize(library, "--executor", "ray", "--ray-address", address, env=dict(env, **{FAULT_ENV: "slow:."}),
-                     wait=False)
+    proc = _slow_run(library, address, env)
     deadline = time.monotonic() + 240
     while _analysed(library) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -260,14 +274,12 @@ def test_a_driver_killed_mid_run_loses_nothing(ray_cluster, local_plan, tmp_path
 @pytest.mark.slow
 def test_without_an_address_ray_address_names_the_cluster(ray_cluster, small_library):
     address, env = ray_cluster
-    args = [str(Path(sys.executable).with_name("organize")), str(small_library), "--dry-run", "--json",
-            "--settle-seconds", "0", "--model", str(MNV1), "--clusters", "2", "--executor", "ray"]
+    args = _dry_run(small_library, "--model", MNV1, "--clusters", "2", "--executor", "ray")
     # A temp folder of its own, where the cluster cannot be found by Ray's 'latest cluster' file: only RAY_ADDRESS
     # can lead the run to it, and a Ray started for the run would leave a session folder there.
     own = tempfile.mkdtemp(prefix="orgray", dir="/tmp")
     try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                             env=dict(env, RAY_ADDRESS=address, RAY_TMPDIR=own))
+        out = _cli(*args, env=dict(env, RAY_ADDRESS=address, RAY_TMPDIR=own))
         started_here = list(Path(own).rglob("session_2*"))
     finally:
         shutil.rmtree(own, ignore_errors=True)
@@ -282,20 +294,17 @@ def test_without_an_address_ray_address_names_the_cluster(ray_cluster, small_lib
 @pytest.mark.slow
 def test_on_ray_a_decoder_crash_is_a_skipped_file_and_keyframes_export_works(ray_cluster, small_library, tmp_path):
     address, env = ray_cluster
-    organize = str(Path(sys.executable).with_name("organize"))
-    common = ["--settle-seconds", "0", "--model", str(MNV1), "--executor", "ray", "--ray-address", address]
-    out = subprocess.run([organize, str(small_library), "--dry-run", "--json", "--clusters", "2", *common],
-                         capture_output=True, text=True, timeout=300, env=dict(env, **{FAULT_ENV: "crash:v1.mp4"}))
+    on_ray = ["--model", MNV1, "--executor", "ray", "--ray-address", address]
+    run = _dry_run(small_library, "--clusters", "2", *on_ray)
+    out = _cli(*run, env=dict(env, **{FAULT_ENV: "crash:v1.mp4"}))
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["videos"] == 3
     assert summary["skipped"] == [{"path": "v1.mp4", "reason": "the video decoder crashed on this file (signal 11); "
                                    "it was left alone"}]
-    again = subprocess.run([organize, str(small_library), "--dry-run", "--json", "--clusters", "2", *common],
-                           capture_output=True, text=True, timeout=300, env=env)
+    again = _cli(*run, env=env)
     assert "remembered from an earlier run" in json.loads(again.stdout)["skipped"][0]["reason"], "not retried"
-    out = subprocess.run([organize, "keyframes", str(small_library / "v0.mp4"), "-o", str(tmp_path / "stills"),
-                          "--json", *common[2:]], capture_output=True, text=True, timeout=300, env=env)
+    out = _cli("keyframes", small_library / "v0.mp4", "-o", tmp_path / "stills", "--json", *on_ray, env=env)
     assert out.returncode == 0, out.stderr
     assert sorted(p.suffix for p in (tmp_path / "stills" / "v0").iterdir()) == [".jpg", ".jpg", ".json"]
 
@@ -309,10 +318,8 @@ def test_more_workers_than_the_cluster_has_cpus_share_them(ray_cluster, small_li
     address, env = ray_cluster
     for i, scenes in enumerate([[5, 6], [5, 6], [7, 8], [7, 8]], start=4):
         write_video(small_library / f"v{i}.mp4", scenes, seconds_each=2.0, seed=i)
-    args = [str(Path(sys.executable).with_name("organize")), str(small_library), "--dry-run", "--json",
-            "--settle-seconds", "0", "--model", str(MNV1), "--clusters", "2", "--executor", "ray",
-            "--ray-address", address, "--workers", "3"]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    out = _cli(*_dry_run(small_library, "--model", MNV1, "--clusters", "2", "--executor", "ray", "--ray-address",
+                         address, "--workers", "3"), env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["videos"] == 8
 
@@ -324,8 +331,6 @@ def test_a_model_the_ray_workers_cannot_load_is_one_message(ray_cluster, small_l
     address, env = ray_cluster
     garbage = tmp_path / "broken.tflite"
     garbage.write_bytes(b"not a model" * 100)
-    args = [str(Path(sys.executable).with_name("organize")), str(small_library), "--dry-run", "--json",
-            "--settle-seconds", "0", "--model", str(garbage), "--executor", "ray", "--ray-address", address]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    out = _cli(*_dry_run(small_library, "--model", garbage, "--executor", "ray", "--ray-address", address), env=env)
     assert out.returncode == 1, out.stderr
     assert "broken.tflite is not a usable TFLite model" in json.loads(out.stdout)["error"]
