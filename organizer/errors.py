@@ -45,3 +45,15 @@ class StateError(OrganizerError):
     """The library state database is corrupt, foreign or from a newer version."""
 
     exit_code = 6
+
+
+class RecoveryBlocked(OrganizerError):
+    """An interrupted move cannot be finished yet: one of its folders is out of reach. Nothing is moved."""
+
+    exit_code = 7
+
+
+class StateBusy(OrganizerError):
+    """Another program holds the state database; nothing was changed."""
+
+    exit_code = 3

@@ -6,14 +6,20 @@ folder swapped for a symbolic link between check and use is refused, not followe
 
 ORGANIZER_FAULT="point:k[:ERRNO][,point:k...]" kills the process with SIGKILL at the k-th hit of `point`, or
 raises OSError(ERRNO) there ("copy:1:ENOSPC"). Points: mkdir, tmp, copy, fsync, publish, fsync_dir,
-after_publish, before_unlink_src, unlink_src, unlink, journal. With TRACE set to a list, every call appends
-(operation, name) to it: tests check the order of the fsyncs (what survives a power loss).
+after_publish, before_unlink_src, hide_src, unlink_src, unlink, journal. The counts start again whenever the
+variable changes, so one test's hits never carry over into the next. With TRACE set to a list, every call appends
+(operation, name) to it.
+
+A source is never removed by name after being checked by descriptor: it is first renamed to a private,
+unguessable name in its own folder, that name's identity is checked, and only then is it unlinked (hide_source).
+A downloader that renames a new file over the source's name in between loses nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import os
 import secrets
 import signal
@@ -24,9 +30,9 @@ from .digest import CHUNK, sha256_fd
 from .layout import TMP_PREFIX
 
 FAULT_ENV = "ORGANIZER_FAULT"
-HASH_LIMIT = 64 << 20       # files up to this size are verified by SHA-256 after a cross-filesystem copy
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _hits: dict[str, int] = {}
+_armed: list[str] = [""]       # the ORGANIZER_FAULT value the counts belong to
 TRACE: list | None = None
 
 
@@ -37,7 +43,10 @@ def reset_faults() -> None:
 def fault(point: str) -> None:
     if TRACE is not None:
         TRACE.append(("fault", point))
-    spec = os.environ.get(FAULT_ENV)
+    spec = os.environ.get(FAULT_ENV, "")
+    if spec != _armed[0]:          # a new fault (or none): counting starts again
+        _hits.clear()
+        _armed[0] = spec
     if not spec:
         return
     for item in spec.split(","):
@@ -79,6 +88,11 @@ class Dir:
     @property
     def dev(self) -> int:
         return os.fstat(self.fd).st_dev
+
+
+def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What must not change between checking a file and acting on it: inode, size, mtime_ns, ctime_ns, device."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev
 
 
 def open_dir(path: str | os.PathLike) -> Dir:
@@ -187,13 +201,18 @@ def create_temp(d: Dir, name: str) -> tuple[str, int]:
                          dir_fd=d.fd)
 
 
-def copy_durable(src_fd: int, src_st: os.stat_result, dst_fd: int) -> None:
-    """Copy the bytes, mode and times, then fsync the copy."""
+def copy_durable(src_fd: int, src_st: os.stat_result, dst_fd: int) -> str:
+    """Copy the bytes, mode and times, then fsync the copy. Returns the SHA-256 of the bytes read from the source
+    (hashed while copying, whatever the size), to compare with a fresh read of the published copy."""
+    h = hashlib.sha256()
+    offset = 0
     while True:
-        chunk = os.read(src_fd, CHUNK)
+        chunk = os.pread(src_fd, CHUNK, offset)
         if not chunk:
             break
         fault("copy")
+        h.update(chunk)
+        offset += len(chunk)
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst_fd, view):]
@@ -202,6 +221,7 @@ def copy_durable(src_fd: int, src_st: os.stat_result, dst_fd: int) -> None:
     fault("fsync")
     _trace("fsync", "copy")
     os.fsync(dst_fd)
+    return h.hexdigest()
 
 
 def remove(d: Dir, name: str, ino: int) -> bool:
@@ -215,19 +235,71 @@ def remove(d: Dir, name: str, ino: int) -> bool:
     return True
 
 
-def unlink_source(d: Dir, name: str, ino: int) -> None:
-    """Remove the source name after its copy is published, refusing if the name now holds another file."""
+class SourceReplaced(OSError):
+    """The source's name held another file when it was to be removed: that file was put back, untouched."""
+
+
+class SourceChanged(OSError):
+    """The source was written to after it was copied: it was put back under its name, untouched."""
+
+
+def hide(d: Dir, name: str, hidden: str) -> None:
+    """Rename d/name to the private name `hidden` (unguessable, in the same folder): from here on nothing that
+    happens to `name` can make us remove the wrong file."""
+    fault("hide_src")
+    _trace("hide_src", name)
+    os.rename(name, hidden, src_dir_fd=d.fd, dst_dir_fd=d.fd)
+
+
+def unhide(d: Dir, hidden: str, name: str) -> bool:
+    """Put a hidden file back under its name, never replacing one; False (and it stays hidden) if the name was
+    taken meanwhile."""
+    try:
+        rename_noreplace(d, hidden, d, name)
+        return True
+    except FileExistsError:
+        return False
+
+
+def unlink_source(d: Dir, name: str, hidden: str, expect: tuple[int, int, int]) -> None:
+    """Remove the source after its copy is published and verified. The name is first renamed to `hidden`; the
+    file there must still be (ino, size, mtime_ns) = expect, else it is put back and SourceReplaced (another
+    file) or SourceChanged (ours, edited) is raised. Only the private name is ever unlinked."""
     fault("before_unlink_src")
-    st = stat_at(d, name)
-    if st is None or st.st_ino != ino:
-        raise OSError(errno.ESTALE, "the source was replaced while it was being moved; both files were kept")
-    fault("unlink_src")
-    _trace("unlink_src", name)
-    os.unlink(name, dir_fd=d.fd)
+    hide(d, name, hidden)
+    st = stat_at(d, hidden)
+    if st is None or (st.st_ino, st.st_size, st.st_mtime_ns) != expect:
+        back = st is not None and unhide(d, hidden, name)
+        where = "" if back or st is None else f" (it was kept as {hidden}: its name was taken again)"
+        if st is not None and st.st_ino == expect[0]:
+            raise SourceChanged(errno.ESTALE, "the source was changed while it was being moved; it was kept" + where)
+        raise SourceReplaced(errno.ESTALE, "another file took the source's name while it was being moved; that "
+                             "file was left alone" + where)
+    try:
+        fault("unlink_src")
+        _trace("unlink_src", name)
+        os.unlink(hidden, dir_fd=d.fd)
+    except OSError:
+        if not unhide(d, hidden, name):            # the name was taken meanwhile: the published copy must stay
+            raise SourceReplaced(errno.ESTALE, f"the source could not be removed and its name was taken; it was "
+                                 f"kept as {hidden}") from None
+        raise
 
 
 def same_content(a_fd: int, b_fd: int) -> bool:
+    """Byte for byte (by SHA-256), whatever the size."""
     sa, sb = os.fstat(a_fd), os.fstat(b_fd)
-    if sa.st_size != sb.st_size:
-        return False
-    return sa.st_size > HASH_LIMIT or sha256_fd(a_fd) == sha256_fd(b_fd)
+    return sa.st_size == sb.st_size and sha256_fd(a_fd) == sha256_fd(b_fd)
+
+
+def dir_identity(d: Dir) -> list[int]:
+    st = os.fstat(d.fd)
+    return [st.st_dev, st.st_ino]
+
+
+def real_path(d: Dir) -> str:
+    """Where an open folder really is (Linux: /proc/self/fd), else the path it was opened by, resolved."""
+    try:
+        return os.readlink(f"/proc/self/fd/{d.fd}")
+    except OSError:
+        return os.path.realpath(d.path)

@@ -9,6 +9,7 @@ it, and a writer that appends (recovery) first cuts it off. Lines that are not r
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -25,7 +26,7 @@ from .layout import Layout
 log = logging.getLogger(__name__)
 
 CLOSING = ("done", "failed", "skipped", "rolled_back")
-KINDS = ("run", "intent", "tmp", "mkdir", "end") + CLOSING
+KINDS = ("run", "ends", "intent", "tmp", "mkdir", "end") + CLOSING
 
 
 def new_run_id() -> str:
@@ -57,12 +58,26 @@ class Journal:
         os.fsync(self._fd)
 
     def write(self, record: dict) -> None:
+        """Append one record and fsync it. A record counts only when all of it is on disk: a short or failed
+        write is cut off again (never a torn line for the next record to follow) and raises JournalError, so the
+        operation it announces does not start."""
         data = (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+        size = None
         try:
+            size = os.fstat(self._fd).st_size
             fsops.fault("journal")
-            os.write(self._fd, data)
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)       # a full disk can take part of a record
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
             os.fsync(self._fd)
         except OSError as exc:
+            if size is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size)
+                    os.fsync(self._fd)
             raise JournalError(_cannot_write(self.path, exc)) from None
 
     def close(self) -> None:
@@ -77,9 +92,9 @@ class Journal:
 
 def _cannot_write(path: Path, exc: OSError) -> str:
     what = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-    return (f"The journal {path} could not be written ({what}), so nothing more was moved. Every move made so far "
-            "is complete and recorded; free some space (or fix the permissions) and run again, or undo with "
-            "`organize undo`.")
+    return (f"The journal {path} could not be written ({what}), so nothing more was moved: the move it was to "
+            "record did not start (or, if it was already made, the next run finds it and records it). Free some "
+            "space (or fix the permissions) and run again, or undo with `organize undo`.")
 
 
 def _valid(record) -> bool:
@@ -171,6 +186,7 @@ class Run:
     path: Path
     records: list[dict] = field(repr=False)
     undo_of: list[str] = field(default_factory=list)
+    digest: str = ""          # what the plan moved (two edited manifests may share an id)
 
     @property
     def ended(self) -> bool:
@@ -190,7 +206,7 @@ def read_runs(layout: Layout) -> list[Run]:
         undo_of = head.get("undo_of", [])
         runs.append(Run(str(head.get("id", path.stem)), str(head.get("kind", "?")), str(head.get("created", "")),
                         str(head.get("plan") or head.get("id", path.stem)), path, records,
-                        [undo_of] if isinstance(undo_of, str) else list(undo_of)))
+                        [undo_of] if isinstance(undo_of, str) else list(undo_of), str(head.get("digest", ""))))
     return runs
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import mover
+from . import mover, recovery
 from .analysis import AnalysisParams
 from .config import OPTIONS, Settings, resolve
 from .errors import LibraryNotWritable, LockBusy, OrganizerError
@@ -123,7 +123,7 @@ class Library:
     def run(self, settings: Settings, options: RunOptions, progress: Progress | None = None) -> RunReport:
         """Plan the library; write the manifest (and report, keyframes); apply it unless this is a dry run."""
         started = now_iso()
-        recovered = 0 if options.dry_run else mover.recover(self.layout)
+        recovered = 0 if options.dry_run else recovery.recover(self.layout)
         spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
         executor = make_executor(settings, spec, params, options.debug)
         planned = organize(self.layout.root, settings, options.dest, progress=progress, state=self.state,
@@ -185,8 +185,10 @@ class Library:
     def apply(self, plan: Plan) -> MoveReport:
         """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters. A plan
         already applied (and not undone) is not applied again; an interrupted one is resumed."""
-        recovered = mover.recover(self.layout)
-        runs = [r for r in list_runs(self.layout) if r.kind == "apply" and r.plan == plan.id]
+        recovered = recovery.recover(self.layout)
+        digest = plan.digest()
+        runs = [r for r in list_runs(self.layout) if r.kind == "apply" and r.plan == plan.id
+                and r.digest in (digest, "")]
         if runs and runs[-1].status == "complete" and sum(r.moved - r.undone for r in runs) >= len(plan.moves):
             return MoveReport(runs[-1].id, 0, recovered, note=f"This plan was already applied in run "
                                                               f"{runs[-1].id}; nothing to do.")
@@ -203,7 +205,7 @@ class Library:
 
     def undo(self, run_id: str | None = None, dry_run: bool = False) -> MoveReport:
         """Reverse a whole plan application (after finishing any interrupted run)."""
-        recovered = 0 if dry_run else mover.recover(self.layout)
+        recovered = 0 if dry_run else recovery.recover(self.layout)
         undone = undo_application(self.layout, run_id, dry_run=dry_run)
         return _move_report(undone, recovered, dry_run)
 

@@ -1,4 +1,4 @@
-"""Apply a plan with a journal, and recover runs a crash interrupted. Undo lives in undo.py.
+"""Apply a plan with a journal. Recovery of interrupted runs lives in recovery.py, undo in undo.py.
 
 Each move works on folders opened once as descriptors (fsops.walk: O_DIRECTORY | O_NOFOLLOW, a component at a
 time), so a folder swapped for a symbolic link is refused, never followed. Same filesystem: link, fsync the folder,
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from . import fsops
+from .digest import sha256_fd
 from .fsops import Dir
-from .journal import Journal, header, new_run_id, open_ops, read_journal, journal_paths
+from .journal import Journal, JournalError, header, new_run_id
 from .errors import ManifestError
-from .layout import Layout
+from .layout import STATE_DIR, Layout
 from .planner import Plan
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,20 @@ def check_source(d: Dir, name: str, size: int, mtime_ns: int, ino: int = 0) -> t
 
 
 def transfer(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result,
-             tmp: str) -> os.stat_result:
+             tmp: str, hidden: str, cross: bool) -> os.stat_result:
     """Move sd/sname (whose stat is st) to dd/dname; returns the destination's stat. Raises OSError (nothing
-    changed, or the change undone) or Stuck (published, source not removable, copy removed again)."""
-    if not tmp:                                         # same filesystem: a second name for the same inode
-        renamed = fsops.publish(sd, sname, dd, dname)
+    changed, or the change undone) or Stuck (published, source not removable, copy removed again). `tmp` and
+    `hidden` are this move's private names (journaled in its intent): the temporary copy, and the source's name
+    while it is removed."""
+    src_fd = None
+    if not cross:
+        try:
+            renamed = fsops.publish(sd, sname, dd, dname)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            cross = True                  # one filesystem seen through two mounts (a bind mount): copy
+    if not cross:                         # same filesystem: a second name for the same inode
         new = fsops.stat_at(dd, dname)
         if new is None or new.st_ino != st.st_ino:     # the source was swapped between the check and now
             if renamed:
@@ -133,15 +143,35 @@ def transfer(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str
             return new
         published = new.st_ino
     else:
-        published = _copy_across(journal, op, sd, sname, dd, dname, st, tmp)
+        src_fd, published = _copy_across(journal, op, sd, sname, dd, dname, st, tmp)
+    try:
+        return _remove_source(sd, sname, dd, dname, st, src_fd, published, hidden)
+    finally:
+        if src_fd is not None:
+            os.close(src_fd)
+
+
+def _remove_source(sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result, src_fd: int | None,
+                   published: int, hidden: str) -> os.stat_result:
+    """The copy (or link) is published: make it durable, check that the source is still exactly what was copied,
+    then remove the source through its private name. Any doubt removes the copy again instead."""
     try:
         fsops.fsync_dir(dd)
         fsops.fault("after_publish")
+        if src_fd is not None and fsops.identity(os.fstat(src_fd))[:4] != fsops.identity(st)[:4]:
+            raise fsops.SourceChanged(errno.ESTALE, "the file was written to while it was being copied; the copy "
+                                      "was removed and the original kept (it is planned again next run)")
     except OSError:
-        fsops.remove(dd, dname, published)         # not known to be on disk: take the new name back
+        fsops.remove(dd, dname, published)         # not known to be on disk, or no longer a copy of the source
         raise
     try:
-        fsops.unlink_source(sd, sname, st.st_ino)
+        fsops.unlink_source(sd, sname, hidden, (st.st_ino, st.st_size, st.st_mtime_ns))
+    except fsops.SourceReplaced as exc:             # our file left its name for another one: the copy stays
+        log.warning("%s: %s; the moved copy is complete", dname, exc.strerror)
+    except fsops.SourceChanged:
+        fsops.remove(dd, dname, published)
+        fsops.fsync_dir(dd)
+        raise
     except OSError as exc:
         fsops.remove(dd, dname, published)
         fsops.fsync_dir(dd)
@@ -154,30 +184,34 @@ def transfer(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str
 
 
 def _copy_across(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result,
-                 tmp: str) -> int:
+                 tmp: str) -> tuple[int, int]:
+    """Copy to the temporary name, publish it under dname without replacing anything, and check the published
+    file byte for byte (SHA-256 of what was read against a fresh read of the copy). Returns the source's open
+    descriptor (the caller checks it again before removing the source) and the copy's inode."""
     src_fd, src_st = fsops.open_regular(sd, sname)
     try:
-        if (src_st.st_ino, src_st.st_size, src_st.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+        if fsops.identity(src_st)[:4] != fsops.identity(st)[:4]:
             raise OSError(errno.ESTALE, "the source changed while it was being moved")
         name, tmp_fd = fsops.create_temp(dd, tmp)
         tmp_ino = os.fstat(tmp_fd).st_ino
         try:
             journal.write({"type": "tmp", "op": op, "name": name, "ino": tmp_ino})
-            fsops.copy_durable(src_fd, src_st, tmp_fd)
+            digest = fsops.copy_durable(src_fd, src_st, tmp_fd)
             fsops.publish(dd, name, dd, dname)
         finally:
             os.close(tmp_fd)
             fsops.remove(dd, name, tmp_ino)
         dst_fd, _ = fsops.open_regular(dd, dname)
         try:
-            if not fsops.same_content(src_fd, dst_fd):
+            if sha256_fd(dst_fd) != digest:
                 fsops.remove(dd, dname, tmp_ino)
                 raise OSError(errno.EIO, "the copy differs from the original after writing; the original was kept")
         finally:
             os.close(dst_fd)
-        return tmp_ino
-    finally:
+        return src_fd, tmp_ino
+    except BaseException:
         os.close(src_fd)
+        raise
 
 
 def move_one(journal: Journal, ends: Ends, op: int, src: Place, dst: Place, expect: tuple[int, int, int],
@@ -198,19 +232,21 @@ def move_one(journal: Journal, ends: Ends, op: int, src: Place, dst: Place, expe
                 if fsops.stat_at(dd, dname) is not None:
                     report.skipped.append((label, f"its destination {dst[1]} is taken; nothing was overwritten"))
                     return False
-                tmp = "" if os.fstat(sd.fd).st_dev == os.fstat(dd.fd).st_dev else fsops.temp_name()
+                cross = os.fstat(sd.fd).st_dev != os.fstat(dd.fd).st_dev
+                tmp = fsops.temp_name()
                 journal.write({"type": "intent", "op": op, "from": list(src), "to": list(dst), "tmp": tmp,
-                               "size": st.st_size, "mtime_ns": st.st_mtime_ns, "dev": st.st_dev,
-                               "ino": st.st_ino, "cluster": cluster, **extra})
-                return _finish(journal, op, sd, sname, dd, dname, st, tmp, report, label)
+                               "hide": tmp + "-src", "cross": cross, "size": st.st_size,
+                               "mtime_ns": st.st_mtime_ns, "dev": st.st_dev, "ino": st.st_ino, "cluster": cluster,
+                               **extra})
+                return _finish(journal, op, sd, sname, dd, dname, st, (tmp, tmp + "-src", cross), report, label)
     except OSError as exc:
         report.failed.append((label, _reason(exc, dst[1])))
         return False
 
 
-def _finish(journal, op, sd, sname, dd, dname, st, tmp, report, label) -> bool:
+def _finish(journal, op, sd, sname, dd, dname, st, private, report, label) -> bool:
     try:
-        new = transfer(journal, op, sd, sname, dd, dname, st, tmp)
+        new = transfer(journal, op, sd, sname, dd, dname, st, *private)
     except Stuck as exc:
         journal.write({"type": "rolled_back", "op": op, "errno": exc.errno, "reason": _reason(exc, dname)})
         report.failed.append((label, _reason(exc, dname)))
@@ -231,14 +267,23 @@ def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
     and has recovered interrupted runs."""
     plan.validate()
     layout = layout or Layout.of(plan.root)
+    for folder, what in ((plan.root, "root"), (plan.dest, "dest")):
+        refuse_state_folder(folder, what, layout)
     report = ApplyReport(run_id=new_run_id())
     with Journal(layout.journal_dir / f"{report.run_id}.jsonl") as journal:
-        journal.write(header(report.run_id, "apply", plan.root, plan.dest, plan=plan.id, planned=len(plan.moves)))
+        journal.write(header(report.run_id, "apply", plan.root, plan.dest, plan=plan.id, digest=plan.digest(),
+                             planned=len(plan.moves)))
         ends = open_ends(plan.root, plan.dest, journal)
         try:
+            for d, what in ((ends.root, "root"), (ends.dest, "dest")):
+                refuse_state_folder(d, what, layout)
+            journal.write({"type": "ends", "root": fsops.dir_identity(ends.root),
+                           "dest": fsops.dir_identity(ends.dest)})
             for op, move in enumerate(plan.moves):
                 move_one(journal, ends, op, ("root", move.src), ("dest", move.dst),
                          (move.size, move.mtime_ns, move.ino), move.cluster, report, move.src)
+        except JournalError as exc:
+            raise JournalError(f"{exc} {report.moved} file(s) of this plan were moved before that.") from None
         finally:
             ends.close()
         journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
@@ -246,92 +291,27 @@ def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
     return report
 
 
-# ---------------------------------------------------------------------------------------------- recovery
-def recover(layout: Layout) -> int:
-    """Close every unfinished journal; returns how many operations were finished or rolled back."""
-    count = 0
-    for path in journal_paths(layout):
-        records = read_journal(path)
-        if not records or records[-1]["type"] == "end":
-            continue
-        head = records[0] if records[0]["type"] == "run" else {}
-        tmps = {r["op"]: r for r in records if r["type"] == "tmp"}
-        with Journal(path) as journal:
-            ends = _open_for_recovery(head)
-            try:
-                for intent in open_ops(records):
-                    kind, extra = resolve_open(intent, tmps.get(intent["op"]), ends)
-                    journal.write({"type": kind, "op": intent["op"], **extra})
-                    count += 1
-            finally:
-                if ends is not None:
-                    ends.close()
-            journal.write({"type": "end", "recovered": True})
-    return count
-
-
-def _open_for_recovery(head: dict) -> Ends | None:
+def refuse_state_folder(folder: str | Dir, what: str, layout: Layout) -> None:
+    """A plan's root or dest may not be, or lie inside, any library's .organizer folder, whatever path or link
+    leads there: checked on the opened folder (its real path and its identity), not on the string. A dest that
+    does not exist yet is checked through the nearest folder above it that does."""
+    if isinstance(folder, Dir):
+        real, ident = fsops.real_path(folder), fsops.dir_identity(folder)
+    else:
+        path = os.path.abspath(folder)
+        while not os.path.isdir(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        try:
+            with fsops.open_dir(path) as d:
+                real, ident = fsops.real_path(d), fsops.dir_identity(d)
+        except OSError:
+            return                                  # open_ends says why it cannot be opened
     try:
-        return Ends(fsops.open_dir(head["root"]), fsops.open_dir(head["dest"]))
-    except (OSError, KeyError, TypeError):
-        return None
-
-
-def resolve_open(intent: dict, tmp: dict | None, ends: Ends | None) -> tuple[str, dict]:
-    """Finish or roll back one interrupted operation; returns (closing type, extra fields). Only what this
-    operation created (known by inode) is ever removed."""
-    if ends is None:
-        return "rolled_back", {"reason": "its folders cannot be opened any more; both places were left as they are"}
-    sparts, sname = split(intent["from"][1])
-    dparts, dname = split(intent["to"][1])
-    try:
-        with fsops.walk(ends.of(intent["from"][0]), sparts) as sd, \
-                fsops.walk(ends.of(intent["to"][0]), dparts) as dd:
-            return _resolve_in(intent, tmp, sd, sname, dd, dname)
+        state = os.stat(layout.state_dir)
+        ours = [state.st_dev, state.st_ino] == ident
     except OSError:
-        return "rolled_back", {"reason": "a folder on the way is gone or is not a folder; nothing was changed"}
-
-
-def _resolve_in(intent: dict, tmp: dict | None, sd: Dir, sname: str, dd: Dir, dname: str) -> tuple[str, dict]:
-    src, dst = fsops.stat_at(sd, sname), fsops.stat_at(dd, dname)
-    ours = {intent["ino"]} | ({tmp["ino"]} if tmp else set())
-    published = dst is not None and dst.st_ino in ours
-    if tmp:
-        fsops.remove(dd, tmp["name"], tmp["ino"])
-    elif intent.get("tmp"):
-        _remove_empty(dd, intent["tmp"])
-    if published and src is not None and src.st_ino == intent["ino"]:
-        if dst.st_ino != src.st_ino and not _same(sd, sname, dd, dname):
-            fsops.remove(dd, dname, dst.st_ino)
-            return "rolled_back", {"reason": "the copy differed from the source; the copy was removed"}
-        try:
-            fsops.unlink_source(sd, sname, intent["ino"])
-        except OSError as exc:
-            fsops.remove(dd, dname, dst.st_ino)
-            return "rolled_back", {"reason": f"the source could not be removed ({exc.strerror}); the copy was "
-                                             "removed again"}
-        fsops.fsync_dir(sd)
-    elif not published:
-        return "rolled_back", {}                          # nothing was published: the source is as it was
-    new = fsops.stat_at(dd, dname)
-    return "done", {"dst_ino": new.st_ino, "dst_mtime_ns": new.st_mtime_ns, "dst_size": new.st_size,
-                    "recovered": True}
-
-
-def _same(sd: Dir, sname: str, dd: Dir, dname: str) -> bool:
-    a, _ = fsops.open_regular(sd, sname)
-    try:
-        b, _ = fsops.open_regular(dd, dname)
-        try:
-            return fsops.same_content(a, b)
-        finally:
-            os.close(b)
-    finally:
-        os.close(a)
-
-
-def _remove_empty(d: Dir, name: str) -> None:
-    """A temporary file a crash left before its inode was journaled: created, never written (empty)."""
-    st = fsops.stat_at(d, name)
-    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        fsops.remove(d, name, st.st_ino)
+        ours = False
+    if ours or STATE_DIR in PurePosixPath(real).parts:
+        raise ManifestError(f"The plan's {what} {folder if isinstance(folder, str) else folder.path} is, or lies "
+                            f"inside, organize's own {STATE_DIR} folder ({real}), where a plan may never move files; "
+                            "nothing was moved. Fix the manifest, or re-run the dry run.")

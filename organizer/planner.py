@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -70,6 +71,12 @@ class Plan:
     def from_json(cls, text: str, origin: str = "manifest") -> "Plan":
         """A plan from a manifest's text, every value checked (manifests are user-editable)."""
         return parse_plan(text, origin)
+
+    def digest(self) -> str:
+        """What the plan does (its folders and moves), as a short hash: two manifests that share an id but move
+        different files are two plans."""
+        text = json.dumps([self.root, self.dest, [asdict(m) for m in self.moves]], ensure_ascii=True)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
     def validate(self) -> None:
         """Reject plans that could touch files outside root, write outside dest, or touch organize's own files."""

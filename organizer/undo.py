@@ -7,14 +7,16 @@ are empty again. An undo that finished is never carried on onto an older applica
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
 from . import fsops
-from .errors import ManifestError
+from .errors import ManifestError, RecoveryBlocked
 from .journal import Journal, Run, done_ops, header, new_run_id, read_runs
 from .layout import Layout
 from .mover import ApplyReport, Ends, check_source, move_one, split
+from .recovery import locate_ends
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class RunInfo:
     status: str
     undo_of: str | None = None
     plan: str = ""
+    digest: str = ""
 
 
 def _undone(runs: list[Run]) -> set[tuple[str, int]]:
@@ -57,7 +60,7 @@ def list_runs(layout: Layout) -> list[RunInfo]:
         elif back:
             status = "partly undone"
         infos.append(RunInfo(run.id, run.kind, run.created, len(done), back, status,
-                             ", ".join(run.undo_of) or None, run.plan))
+                             ", ".join(run.undo_of) or None, run.plan, run.digest))
     return infos
 
 
@@ -76,7 +79,7 @@ def _application(runs: list[Run], run_id: str | None) -> tuple[Run, list[Run]]:
         target = moved[-1]
     # Every apply of this plan: the moves an earlier undo already reversed are left out by the caller, and runs
     # that moved nothing still count (the folders they created go too).
-    return target, [r for r in applies if r.plan == target.plan]
+    return target, [r for r in applies if (r.plan, r.digest) == (target.plan, target.digest)]
 
 
 def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> ApplyReport:
@@ -96,14 +99,17 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
         report.note = (f"Run {target.id} was already undone; nothing was moved. To undo an earlier run, pass --run "
                        "ID (`organize runs PATH` lists them).")
         return report
+    ends = _folders(layout, target)            # before any journal: an undo that cannot start leaves no trace
+    head = {**head, "root": ends.root.path, "dest": ends.dest.path}
     if dry_run:
-        return _preview(todo, head, report)
+        return _preview(todo, head, report, ends)
     report.run_id = new_run_id()
-    with Journal(layout.journal_dir / f"{report.run_id}.jsonl") as journal:
-        journal.write(header(report.run_id, "undo", head["root"], head["dest"], plan=target.plan,
-                             undo_of=[r.id for r in members]))
-        ends = Ends(fsops.open_dir(head["root"]), fsops.open_dir(head["dest"]))
+    with contextlib.closing(ends), Journal(layout.journal_dir / f"{report.run_id}.jsonl") as journal:
         try:
+            journal.write(header(report.run_id, "undo", head["root"], head["dest"], plan=target.plan,
+                                 digest=target.digest, undo_of=[r.id for r in members]))
+            journal.write({"type": "ends", "root": fsops.dir_identity(ends.root),
+                           "dest": fsops.dir_identity(ends.dest)})
             for n, (run, op, intent, done) in enumerate(todo):
                 expect = (done.get("dst_size", intent["size"]), done.get("dst_mtime_ns", intent["mtime_ns"]),
                           done.get("dst_ino", 0))
@@ -118,16 +124,22 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
     return report
 
 
+def _folders(layout: Layout, target: Run) -> Ends:
+    """The application's root and dest, checked to be the folders it moved files in (found again where the
+    library was renamed); a sentence, and nothing written, where one is out of reach."""
+    try:
+        return locate_ends(layout, target.records[0] if target.records else {}, target.records)
+    except RecoveryBlocked as exc:
+        raise ManifestError(str(exc).replace("An interrupted move is waiting for", "Undo needs").replace(
+            " stays locked for moves", " was not changed")) from None
+
+
 def _shown(place: list, head: dict) -> str:
     return os.path.join(head["root"] if place[0] == "root" else head["dest"], place[1])
 
 
-def _preview(todo: list, head: dict, report: ApplyReport) -> ApplyReport:
+def _preview(todo: list, head: dict, report: ApplyReport, ends: Ends) -> ApplyReport:
     """What undo would do, checked against the files as they are now; changes nothing."""
-    try:
-        ends = Ends(fsops.open_dir(head["root"]), fsops.open_dir(head["dest"]))
-    except OSError as exc:
-        raise ManifestError(f"The folders of run {report.run_id} cannot be opened ({exc.strerror}).") from None
     try:
         for _, _, intent, done in todo:
             label = _shown(intent["to"], head)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops, mover
+from organizer import fsops, mover, recovery
 from organizer import undo as undo_module
 from organizer.layout import Layout
 from organizer.planner import Plan, build_plan
@@ -51,14 +51,14 @@ def make_plan(root: Path, dest: Path) -> Plan:
 def apply(plan: Plan) -> mover.ApplyReport:
     """What the library service does with the files: finish interrupted runs, then apply."""
     layout = Layout.of(plan.root)
-    mover.recover(layout)
+    recovery.recover(layout)
     return mover.apply_plan(plan, layout)
 
 
 def undo(root: Path, **kw) -> mover.ApplyReport:
     layout = Layout.of(root)
     if not kw.get("dry_run"):
-        mover.recover(layout)
+        recovery.recover(layout)
     return undo_module.undo(layout, **kw)
 
 

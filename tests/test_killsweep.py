@@ -7,14 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
-from organizer import fsops, mover
+from organizer import fsops, mover, recovery
 from organizer.layout import Layout
 from organizer.planner import Plan
 
 from .moverkit import (LONG, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
                        needs_shm, run_killed, temp_files, undo)
 
-POINTS = ["mkdir", "tmp", "copy", "fsync", "publish", "fsync_dir", "after_publish", "before_unlink_src",
+POINTS = ["mkdir", "tmp", "copy", "fsync", "publish", "fsync_dir", "after_publish", "before_unlink_src", "hide_src",
           "unlink_src", "unlink", "journal"]
 
 
@@ -80,7 +80,7 @@ def test_kill_sweep_across_filesystems(tmp_path):
     assert kills >= 250       # with the same-filesystem sweep, about 500 SIGKILLs in all
 
 
-def naive_transfer(journal, op, sd, sname, dd, dname, st, tmp):
+def naive_transfer(journal, op, sd, sname, dd, dname, st, tmp, hidden, cross):
     """What careless movers do: write straight to the final name, then delete the source."""
     fd = os.open(dname, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=dd.fd)
     src = os.open(sname, os.O_RDONLY, dir_fd=sd.fd)
@@ -119,7 +119,7 @@ def test_a_torn_journal_line_is_cut_before_recovery_writes(tmp_path):
     journal = next(Layout.of(root).journal_dir.glob("*.jsonl"))
     with open(journal, "ab") as fh:
         fh.write(b'{"type": "done", "op": 3, "dst_in')              # power lost in the middle of a record
-    assert mover.recover(Layout.of(root)) == 1
+    assert recovery.recover(Layout.of(root)) == 1
     text = journal.read_bytes()
     assert b'"dst_in\n' not in text and b"dst_in{" not in text and text.endswith(b"\n")
     assert check_after_kill(plan, originals) == []

@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from organizer import mover
+from organizer import mover, recovery
 from organizer.errors import ManifestError
 from organizer.layout import Layout
 from organizer.planner import Plan
@@ -94,7 +94,7 @@ def test_an_edited_manifest_loses_nothing_and_writes_nowhere_else(changes):
             assert snapshot(root, dest, outside) == before
             return
         layout = Layout.of(root)
-        mover.recover(layout)
+        recovery.recover(layout)
         try:
             mover.apply_plan(plan, layout)
         except ManifestError:                         # its folders cannot be opened: refused, nothing moved

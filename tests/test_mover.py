@@ -8,13 +8,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat as stat_module
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from organizer import fsops, mover
+from organizer import fsops, mover, recovery
 from organizer.errors import LockBusy, ManifestError
 from organizer.journal import JournalError
 from organizer.layout import Layout
@@ -132,7 +133,7 @@ def test_a_fault_at_any_point_loses_nothing(lib, dest, monkeypatch, point, code)
     if report is not None and fsops._hits.get(point, 0) >= 2:
         assert report.failed, f"the fault at {point} went unreported"
     assert check_after_kill(plan, originals) == []
-    mover.recover(Layout.of(root))
+    recovery.recover(Layout.of(root))
     assert temp_files(root, dest) == []
     assert digests(root, dest) == sorted(hashlib.sha256(d).hexdigest() for d in originals.values())
 
@@ -201,8 +202,8 @@ def test_without_hard_links_renameat2_never_replaces(lib, dest, monkeypatch):
 
 @pytest.mark.parametrize("cross", [False, True])
 def test_fsyncs_come_in_the_order_that_survives_a_power_loss(tmp_path, monkeypatch, cross):
-    """The copy is on disk before it is published, the publication before the source goes, the source's removal
-    last: the order of the calls, recorded."""
+    """Observed on the real system calls, by inode: the copy's bytes are fsynced (at full size) before it is
+    published, the destination folder is fsynced before the source goes, and the source's folder after."""
     if cross and not os.access("/dev/shm", os.W_OK):
         pytest.skip("/dev/shm not writable")
     root = tmp_path / "lib"
@@ -210,15 +211,84 @@ def test_fsyncs_come_in_the_order_that_survives_a_power_loss(tmp_path, monkeypat
     dest = cross_dest(tmp_path, "order") if cross else tmp_path / "out"
     try:
         plan = make_plan(root, dest)          # b.mp4 goes to cluster-01, which is created
-        trace: list = []
-        monkeypatch.setattr(fsops, "TRACE", trace)
+        calls = record_syscalls(monkeypatch)
         assert apply(plan).moved == 2
+        folder_ino = {m.src: os.stat(dest / m.cluster).st_ino for m in plan.moves}
     finally:
         shutil.rmtree(dest, ignore_errors=True) if cross else None
-    ops = " ".join(op for op, _ in trace if op != "fault")
-    one = ("tmp fsync publish unlink fsync_dir unlink_src fsync_dir" if cross      # (unlink: the temporary name)
-           else "publish fsync_dir unlink_src fsync_dir")
-    assert ops == f"mkdir fsync_dir {one} {one}"
+    intents, dones, tmps = journal_ops(root)
+    src_dir = os.stat(root).st_ino
+    for op, intent in intents.items():
+        copy = tmps[op]["ino"] if cross else intent["ino"]
+        at = position(calls, "fsync", copy, size=intent["size"]) if cross else -2
+        steps = [("link", copy), ("fsync_dir", folder_ino[intent["from"][1]]), ("unlink", intent["ino"]),
+                 ("fsync_dir", src_dir)]
+        for step, ino in steps:
+            assert at != -1, f"move {op}: a step before {step} is missing from {calls}"
+            at = position(calls, step, ino, after=at)
+        assert at != -1, f"move {op}: the durable order was broken in {calls}"
+        assert dones[op]["dst_ino"] == copy
+
+
+def test_every_journal_record_is_fsynced_before_the_next_step(tmp_path, monkeypatch):
+    """The journal's own fsync, observed: after each record, an fsync of the journal file at exactly that size,
+    before any later system call touches a file."""
+    root = tmp_path / "lib"
+    make_library(root, [b"a.mp4", b"b.mp4", b"c.mp4"], [10, 20, 30])
+    plan = make_plan(root, tmp_path / "out")
+    calls = record_syscalls(monkeypatch)
+    assert apply(plan).moved == 3
+    journal = next(Layout.of(root).journal_dir.glob("*.jsonl"))
+    ino, data = journal.stat().st_ino, journal.read_bytes()
+    ends = [i + 1 for i, b in enumerate(data) if b == ord("\n")]
+    synced = [size for op, i, size in calls if op == "fsync" and i == ino]
+    assert synced == ends, "every record must be fsynced, each on its own"
+
+
+def record_syscalls(monkeypatch) -> list[tuple[str, int, int]]:
+    """Wrap the real fsync, link, rename and unlink: each call is recorded as (op, inode, size) of what it
+    touched ("fsync_dir" for folders), in order."""
+    calls: list[tuple[str, int, int]] = []
+    real = {name: getattr(os, name) for name in ("fsync", "link", "rename", "unlink")}
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        calls.append(("fsync_dir" if stat_module.S_ISDIR(st.st_mode) else "fsync", st.st_ino, st.st_size))
+        return real["fsync"](fd)
+
+    def of(name, dir_fd):
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return st.st_ino, st.st_size
+
+    def link(src, dst, *, src_dir_fd=None, dst_dir_fd=None, follow_symlinks=True):
+        calls.append(("link", *of(src, src_dir_fd)))
+        return real["link"](src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=follow_symlinks)
+
+    def rename(src, dst, *, src_dir_fd=None, dst_dir_fd=None):
+        calls.append(("rename", *of(src, src_dir_fd)))
+        return real["rename"](src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    def unlink(name, *, dir_fd=None):
+        calls.append(("unlink", *of(name, dir_fd)))
+        return real["unlink"](name, dir_fd=dir_fd)
+    for name, fn in (("fsync", fsync), ("link", link), ("rename", rename), ("unlink", unlink)):
+        monkeypatch.setattr(os, name, fn)
+    return calls
+
+
+def position(calls, op, ino, size=None, after=-2) -> int:
+    """Index of the first call (op, ino[, size]) after index `after` (-2: the first anywhere)."""
+    for i, (o, n, s) in enumerate(calls):
+        if i > after and o == op and n == ino and (size is None or s == size):
+            return i
+    return -1
+
+
+def journal_ops(root: Path):
+    records = [json.loads(line) for p in Layout.of(root).journal_dir.glob("*.jsonl")
+               for line in p.read_text().splitlines()]
+    pick = lambda kind: {r["op"]: r for r in records if r["type"] == kind}  # noqa: E731
+    return pick("intent"), pick("done"), pick("tmp")
 
 
 # ----------------------------------------------------------------------------- sources that cannot be removed
@@ -361,9 +431,9 @@ def test_recovery_then_journal_is_closed(lib, tmp_path):
     plan = make_plan(root, tmp_path / "out")
     assert run_killed(lambda: apply(plan), "unlink_src:3")
     assert list_runs(Layout.of(root))[0].status == "interrupted"
-    assert mover.recover(Layout.of(root)) == 1
+    assert recovery.recover(Layout.of(root)) == 1
     assert list_runs(Layout.of(root))[0].status == "recovered"
-    assert mover.recover(Layout.of(root)) == 0
+    assert recovery.recover(Layout.of(root)) == 0
 
 
 def test_a_plan_with_moves_into_organizer_state_is_refused_before_anything_moves(lib, tmp_path):

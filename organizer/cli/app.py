@@ -17,11 +17,14 @@ EXIT_CODES = {
     0: "success (some files may have been skipped; they are listed with reasons)",
     1: "error: bad settings, unusable model, invalid manifest, or another problem explained in the message",
     2: "usage error: unknown option or bad value on the command line",
-    3: "another organize run holds the library lock; nothing was changed",
+    3: "another organize run holds the library lock, or another program holds the state database; nothing was "
+       "changed",
     4: "videos were found but none could be processed",
     5: "some planned moves failed (each is listed with its reason); the others were done",
     6: "the library state database is damaged, foreign or from a newer organize; nothing was changed "
        "(--rebuild-state starts a fresh one)",
+    7: "an interrupted move waits for a folder that cannot be reached (a disk not mounted, a library moved); "
+       "nothing was moved until it is back",
 }
 
 COMMANDS = ("run", "apply", "undo", "runs", "keyframes", "config")
