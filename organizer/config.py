@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .inputs import InputError, MiB, check_regular, read_text
+
+CONFIG_LIMIT = 4 * MiB
 
 
 @dataclass(frozen=True)
@@ -221,13 +224,17 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML config into flat 'section.key' entries, rejecting unknown keys."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"Config file {path} does not exist; check the path given to --config.") from None
+        text = read_text(path, "settings file (--config)", CONFIG_LIMIT)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML ({exc}); fix it or start from "
                           "the defaults `organize config` prints.") from None
+    except RecursionError:
+        raise ConfigError(f"Config file {path} is nested too deeply to be a settings file; start from the "
+                          "defaults `organize config` prints.") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -252,7 +259,15 @@ def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None 
             if key not in OPTIONS:
                 raise ConfigError(f"Unknown setting {key}.")
             values[key] = value
-    return Settings(**{_attr(k): _coerce(k, v) for k, v in values.items()})
+    settings = Settings(**{_attr(k): _coerce(k, v) for k, v in values.items()})
+    for key in ("features.model", "features.labels", "features.weights"):     # never wait on a FIFO for a model
+        value = values.get(key)
+        if isinstance(value, str) and value and value not in ("imagenet", "random"):
+            try:
+                check_regular(value, f"file of setting {key}")
+            except InputError as exc:
+                raise ConfigError(str(exc)) from None
+    return settings
 
 
 def default_toml(settings: Settings | None = None) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 
 CHUNK = 1 << 20
 
@@ -21,8 +23,11 @@ def sha256_fd(fd: int) -> str:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """SHA-256 of a regular file; OSError for anything else (a FIFO is never waited on)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
         return sha256_fd(fd)
     finally:
         os.close(fd)

@@ -57,3 +57,7 @@ class StateBusy(OrganizerError):
     """Another program holds the state database; nothing was changed."""
 
     exit_code = 3
+
+
+class MoveInterrupted(OrganizerError):
+    """An I/O error stopped the run in the middle of a move: the move stays open for recovery."""

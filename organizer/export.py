@@ -6,6 +6,7 @@ The full-size keyframes are decoded by the workers (a "stills" or "export" job),
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from .features import FeatureSpec
 from .outputs import is_ours, write_output
 from .scan import scan
 from .types import Analysis
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,25 @@ def _usable(folder: Path) -> bool:
     return folder.is_dir() and not folder.is_symlink() and is_ours(folder / "keyframes.json", "keyframes")
 
 
+def safe_component(stem: str) -> str:
+    """One safe path component for an export folder: never '', '.', '..', hidden, or holding a '/' or NUL (a
+    video named '...mp4' has the stem '..'), and within 200 bytes."""
+    name = stem.replace("/", "_").replace("\0", "_").strip()
+    if name.startswith("."):
+        name = "_" + name.lstrip(".") if name.strip(".") else "_" * max(1, len(name))
+    name = name or "video"
+    while len(os.fsencode(name)) > 200:
+        name = name[:-1]
+    return name
+
+
 def folder_names(paths: Iterable[str], out_dir: Path | None = None) -> dict[str, str]:
     """A distinct folder name per video: its stem, then 'stem (2)', ... for other videos with the same stem and
     for folders in out_dir that are not an export of ours."""
     names: dict[str, str] = {}
     taken: set[str] = set()
     for path in paths:
-        stem = Path(path).stem or Path(path).name
+        stem = safe_component(Path(path).stem or Path(path).name)
         name, n = stem, 2
         while name in taken or (out_dir is not None and not _usable(Path(out_dir) / name)):
             name, n = f"{stem} ({n})", n + 1
@@ -78,8 +93,16 @@ def export_analysed(items: list[tuple[str, Analysis]], out_dir: Path, executor: 
     """Export videos already analysed (path, analysis): the workers decode the full-size keyframes."""
     names = folder_names((p for p, _ in items), out_dir)
     by_path = dict(items)
-    jobs = [Job(path, path, os.path.getsize(path), path, task="stills", frames=a.keyframes.frame_numbers)
-            for path, a in items]
+    jobs = []
+    for path, a in items:
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:               # gone (or unreadable) since it was analysed: its keyframes are cached
+            log.warning("%s: %s since it was analysed; its keyframes are exported from the cached thumbnails", path,
+                        "was deleted" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})")
+            write_keyframes(Path(out_dir) / names[path], Path(path).name, a, {})
+            continue
+        jobs.append(Job(path, path, size, path, task="stills", frames=a.keyframes.frame_numbers))
     written = {}
     for outcome in executor.run(jobs):
         path = outcome.job.path

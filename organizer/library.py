@@ -15,12 +15,12 @@ from typing import Iterator
 from . import mover, recovery
 from .analysis import AnalysisParams
 from .config import OPTIONS, Settings, resolve
-from .errors import LibraryNotWritable, LockBusy, OrganizerError
+from .errors import LibraryNotWritable, LockBusy, OrganizerError, StateBusy
 from .features import FeatureSpec
 from .engine import make_executor
 from .inventory import identify
 from .clock import now_iso, stamp
-from .layout import Layout, not_writable
+from .layout import STATE_DIR, Layout, not_writable
 from .outputs import is_ours, write_output
 from .pipeline import Planned, folders_in, organize
 from .placement import Member, refreshed, top_folder
@@ -82,7 +82,21 @@ def _folder(root) -> Path:
         raise OrganizerError(f"{path} does not exist; pass the folder that holds your videos.")
     if not path.is_dir():
         raise OrganizerError(f"{path} is a file, not a folder; pass the folder that holds your videos.")
+    if STATE_DIR in Path(os.path.realpath(path)).parts:
+        raise OrganizerError(f"{path} is, or lies inside, organize's own {STATE_DIR} folder, which is never "
+                             "organized or moved; nothing was changed. Pass the folder that holds your videos.")
     return path
+
+
+@contextlib.contextmanager
+def _after_moves(what: str) -> Iterator[None]:
+    """State writes after files moved: a busy database then costs only the record (the journal holds the moves,
+    the next run refreshes the state), never a claim that nothing happened."""
+    try:
+        yield
+    except StateBusy as exc:
+        log.warning("The moves were made, but %s could not be saved: %s The next run brings the state up to date.",
+                    what, str(exc).split(" Nothing was changed")[0])
 
 
 class Library:
@@ -111,6 +125,8 @@ class Library:
                     stack.enter_context(library_lock(layout))
                 state = stack.enter_context(LibraryState.open(layout.state_dir, rebuild=rebuild_state)
                                             if with_state else LibraryState.memory())
+                if with_state and lock:
+                    state.check_writable()
                 cached = with_state
             except LibraryNotWritable as exc:
                 if not read_only_ok:
@@ -142,16 +158,18 @@ class Library:
         if not options.dry_run:
             # A plan with nothing to move leaves no journal (no empty runs in `organize runs`).
             applied = mover.apply_plan(planned.plan, self.layout) if planned.plan.moves else mover.ApplyReport()
-            self._remember_stuck(planned.plan, applied)
-            if planned.changed or applied.moved or recovered:
-                self.refresh(planned.plan, settings)
+            with _after_moves("the cluster records"):
+                self._remember_stuck(planned.plan, applied)
+                if planned.changed or applied.moved or recovered:
+                    self.refresh(planned.plan, settings)
         report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
                              peak_rss_mib() + sum(getattr(executor, "peak_rss", [])),
                              getattr(executor, "model_stats", {}))
-        self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
-                                        report.videos, len(report.new), report.moved,
-                                        len(report.skipped), len(report.downloading), len(report.errors),
-                                        planned.seconds, applied.run_id if applied else None))
+        with _after_moves("the run's record"):
+            self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
+                                            report.videos, len(report.new), report.moved,
+                                            len(report.skipped), len(report.downloading), len(report.errors),
+                                            planned.seconds, applied.run_id if applied else None))
         log.info("run %s: %d videos, %d clusters, %d moves planned, %d skipped, %d downloading", self.layout.root,
                  report.videos, len(report.clusters), report.planned, len(report.skipped), len(report.downloading))
         return report
@@ -195,8 +213,8 @@ class Library:
         if not plan.moves:
             return MoveReport("", 0, recovered, note="This plan moves nothing; nothing to do.")
         applied = mover.apply_plan(plan, self.layout)
-        self._remember_stuck(plan, applied)
         try:
+            self._remember_stuck(plan, applied)
             settings = resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})
             self.refresh(plan, settings)
         except OrganizerError as exc:     # the files have moved: the next run repairs the state

@@ -13,11 +13,13 @@ import os
 from pathlib import PurePosixPath
 
 from .errors import ManifestError
+from .inputs import InputError, MiB, read_text
 from .layout import STATE_DIR, looks_like_ours
 from .types import Failure
 
 MANIFEST_VERSION = 1
 MODES = ("cluster", "recluster", "assign")
+MANIFEST_LIMIT = 8192 * MiB        # about 25 million moves
 
 
 def _fail(origin: str, problem: str) -> ManifestError:
@@ -88,14 +90,14 @@ def _failures(items, what: str, origin: str) -> list[Failure]:
 
 def read_manifest(path) -> str:
     """A manifest file's text (names that are not UTF-8 kept as escapes), or a sentence why it cannot be read."""
+    if not os.path.lexists(path):
+        raise ManifestError(f"The manifest {path} does not exist; a dry run prints where it wrote its plan.")
+    if os.path.isdir(path):
+        raise ManifestError(f"{path} is a folder; pass the plan's .json file (a dry run prints its name).")
     try:
-        return open(path, encoding="utf-8", errors="surrogateescape").read()
-    except FileNotFoundError:
-        raise ManifestError(f"The manifest {path} does not exist; a dry run prints where it wrote its plan.") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path} is a folder; pass the plan's .json file (a dry run prints its name).") from None
-    except OSError as exc:
-        raise ManifestError(f"The manifest {path} cannot be read ({exc.strerror}).") from None
+        return read_text(path, "manifest", MANIFEST_LIMIT, errors="surrogateescape")
+    except InputError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def parse_plan(text: str, origin: str = "manifest"):
@@ -109,6 +111,8 @@ def parse_plan(text: str, origin: str = "manifest"):
         data = json.loads(text)
     except ValueError as exc:
         raise _fail(origin, f"it is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise _fail(origin, "it is nested far too deeply to be a plan") from None
     if not isinstance(data, dict):
         raise _fail(origin, "it is not a JSON object")
     if data.get("version") != MANIFEST_VERSION:
@@ -119,11 +123,13 @@ def parse_plan(text: str, origin: str = "manifest"):
     if not isinstance(raw_moves, list):
         raise _fail(origin, "moves must be a list")
     moves = [_move(m, n, origin) for n, m in enumerate(raw_moves)]
-    for attr in ("src", "dst"):
-        seen = [getattr(m, attr) for m in moves]
-        twice = {p for p in seen if seen.count(p) > 1}
-        if twice:
-            raise _fail(origin, f"the {attr} {sorted(twice)[0]!r} appears in more than one move")
+    for attr in ("src", "dst"):                   # linear: a million moves are checked in seconds
+        seen: set[str] = set()
+        for m in moves:
+            value = getattr(m, attr)
+            if value in seen:
+                raise _fail(origin, f"the {attr} {value!r} appears in more than one move")
+            seen.add(value)
     clusters = data.get("clusters", [])
     if not isinstance(clusters, list) or not all(isinstance(c, dict) for c in clusters):
         raise _fail(origin, "clusters must be a list of objects")

@@ -20,7 +20,7 @@ from . import fsops
 from .digest import sha256_fd
 from .fsops import Dir
 from .journal import Journal, JournalError, header, new_run_id
-from .errors import ManifestError
+from .errors import ManifestError, MoveInterrupted
 from .layout import STATE_DIR, Layout
 from .planner import Plan
 
@@ -200,7 +200,7 @@ def _copy_across(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname:
             fsops.publish(dd, name, dd, dname)
         finally:
             os.close(tmp_fd)
-            fsops.remove(dd, name, tmp_ino)
+            _drop_temporary(dd, name, tmp_ino, dname)
         dst_fd, _ = fsops.open_regular(dd, dname)
         try:
             if sha256_fd(dst_fd) != digest:
@@ -212,6 +212,20 @@ def _copy_across(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname:
     except BaseException:
         os.close(src_fd)
         raise
+
+
+def _drop_temporary(dd: Dir, name: str, ino: int, dname: str) -> None:
+    """Remove the temporary name (tried twice). If it cannot be removed, the move is left open in the journal
+    and the run stops: recovery, which knows the temporary's inode, finishes or rolls it back next time."""
+    for attempt in (1, 2):
+        try:
+            fsops.remove(dd, name, ino)
+            return
+        except OSError as exc:
+            if attempt == 2:
+                raise MoveInterrupted(f"An I/O error ({exc.strerror}) stopped the run while it cleaned up after "
+                                      f"copying {dname}; nothing more was moved. That move stays open in the "
+                                      "journal and the next run finishes it (check the disk first).") from None
 
 
 def move_one(journal: Journal, ends: Ends, op: int, src: Place, dst: Place, expect: tuple[int, int, int],

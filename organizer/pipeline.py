@@ -13,7 +13,7 @@ from .analysis import AnalysisParams
 from .clock import Laps
 from .config import Settings
 from .engine import Executor, Job, make_executor, usable_cores
-from .errors import NothingProcessed, OrganizerError
+from .errors import ModelUnavailable, NothingProcessed, OrganizerError
 from .features import FeatureSpec, imagenet_classes, read_labels
 from .inventory import Identified, identify
 from .placement import Member, Placement, Rules, place, top_folder
@@ -157,8 +157,19 @@ def _place(request: Request, results: tuple[VideoResult, ...], state: LibrarySta
                for r in results]
     s = request.settings
     rules = Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size)
-    return place(members, state.clusters(), rules, spec.space, class_names(spec), folders_in(request.dest),
+    return place(members, state.clusters(), rules, spec.space, _names_for(spec, members), folders_in(request.dest),
                  state.memberships(), request.recluster)
+
+
+def _names_for(spec: FeatureSpec, members: list[Member]) -> list[str] | None:
+    """The class names, checked against the scores they name: analyses from the cache load no model, so the
+    labels file is checked here, not only when a worker loads it."""
+    names = class_names(spec)
+    scores = next((m.class_scores for m in members if m.class_scores is not None), None)
+    if names is not None and scores is not None and len(names) != len(scores):
+        raise ModelUnavailable(f"The labels file {spec.labels} has {len(names)} lines but the model gives "
+                               f"{len(scores)} scores; pass the labels that belong to {spec.describe()}.")
+    return names
 
 
 def folders_in(dest: Path) -> set[str]:

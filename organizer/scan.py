@@ -9,6 +9,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .types import Failure, VideoFile
 
@@ -101,9 +102,33 @@ def _recent(candidates: list[tuple[VideoFile, float]], settle_seconds: float, st
         result.finished += finished
         why = (f"it is open for writing by {writer}" if writer else "it is growing" if grew else
                "it is not growing and nothing is writing it, so it looks like a finished copy" if finished else "")
-        result.downloading.append(Failure(video.rel, f"still downloading (modified {age:.0f} s ago, within the "
+        when = f"{age:.0f} s ago" if age >= 0 else f"{-age:.0f} s in the future by its clock"
+        result.downloading.append(Failure(video.rel, f"still downloading (modified {when}, within the "
                                                      f"{settle_seconds:.0f} s settle time{'; ' + why if why else ''}); "
                                                      "left alone"))
+
+
+def walk_folders(root) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk without following links, top-down, but with a stack instead of recursion: a tree nested thousands
+    of folders deep is walked, not a RecursionError. The caller may prune dirnames in place, as with os.walk.
+    A folder that cannot be listed is passed over, as os.walk does."""
+    stack = [os.fspath(root)]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirnames, filenames = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            (dirnames if is_dir else filenames).append(entry.name)
+        yield top, dirnames, filenames
+        stack.extend(os.path.join(top, d) for d in reversed(dirnames))
 
 
 def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
@@ -119,7 +144,7 @@ def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
     seen: set[tuple[int, int]] = set()
     recent: list[tuple[VideoFile, float]] = []
     excluded = {os.path.realpath(p) for p in exclude}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in walk_folders(root):
         # Hidden folders (and with them our own .organizer state) are never entered.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and os.path.realpath(os.path.join(dirpath, d)) not in excluded)
@@ -151,7 +176,7 @@ def scan(root: Path, settle_seconds: float = 600.0, now: float | None = None,
                 continue
             seen.add(key)
             video = VideoFile(path, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
-            if now - st.st_mtime < settle_seconds:
+            if abs(now - st.st_mtime) < settle_seconds:     # far in the future is a wrong clock, not a download
                 recent.append((video, now - st.st_mtime))
             else:
                 result.videos.append(video)

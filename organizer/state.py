@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LibraryNotWritable, StateError
+from .errors import LibraryNotWritable, StateBusy, StateError
 from .layout import not_writable
 from .clock import now_iso, stamp
 from .state_codec import decode_analysis, encode_analysis, from_blob, to_blob, vector_or_none
@@ -27,6 +27,7 @@ from .types import Analysis, ClusterRow, ClusterSet
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.sqlite"
+BUSY_SECONDS = 30.0          # how long to wait for another program's write lock before saying so
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,19 @@ def damaged(path: Path, detail: str) -> str:
             "recomputed).")
 
 
+def busy(path: Path) -> str:
+    return (f"The state database {path} is busy: another program (a database browser, a backup tool, a sync client) "
+            f"has held a write lock on it for over {BUSY_SECONDS:.0f} s. Nothing was changed by this step; close "
+            "that program and run again. The database is not damaged.")
+
+
 def _sqlite_error(path: Path, exc: sqlite3.Error) -> Exception:
-    """The clear error for an SQLite failure: a full or unwritable disk is not a damaged database."""
+    """The clear error for an SQLite failure: a full or unwritable disk, or a database another program holds,
+    is not a damaged database."""
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in str(exc):
+        return StateBusy(busy(path))
     if primary == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
         return LibraryNotWritable(not_writable(path.parent, OSError(28, "the disk is full")))
     if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM):
@@ -97,7 +107,7 @@ class LibraryState:
         if rebuild:
             cls._move_aside(path)
         try:
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None)
         except sqlite3.Error as exc:
             raise _sqlite_error(path, exc) from None
         state = cls(path, db)
@@ -153,6 +163,12 @@ class LibraryState:
             ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]   # damage usually shows here, not mid-run
             if ok != "ok":
                 raise StateError(damaged(self.path, f"integrity check: {ok}"))
+
+    def check_writable(self) -> None:
+        """Take and release the write lock (waiting up to BUSY_SECONDS): a run finds out that another program
+        holds the database before it moves anything, not after."""
+        with self._write():
+            pass
 
     def close(self) -> None:
         self.db.close()

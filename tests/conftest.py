@@ -23,7 +23,7 @@ LABELS = MODELS / "imagenet_labels.txt"
 
 # Where ../shared exists (CI sets ORGANIZER_REQUIRE_SHARED=1 then), a missing clip or model fails the tests that
 # need it instead of skipping them: a green run must have run them.
-REQUIRE_SHARED = os.environ.get("ORGANIZER_REQUIRE_SHARED") == "1"
+REQUIRE_SHARED = os.environ.get("ORGANIZER_REQUIRE_SHARED") == "1" or SHARED.is_dir()
 needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists() and not REQUIRE_SHARED,
                                   reason=f"real clips not found at {VIDEOS}")
 needs_models = pytest.mark.skipif(not (MNV1.exists() and MNV2.exists()) and not REQUIRE_SHARED,
@@ -98,6 +98,15 @@ def tree(root: Path) -> dict[str, bytes]:
             p = Path(dirpath) / name
             out[os.path.relpath(p, root)] = p.read_bytes()
     return out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fault_counts():
+    """Every test starts counting fault-point hits from zero (two tests may arm the very same fault)."""
+    from organizer import fsops
+    fsops.reset_faults()
+    yield
+    fsops.reset_faults()
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from organizer import fsops, mover, recovery
 from organizer.layout import Layout
 from organizer.planner import Plan
@@ -174,3 +176,78 @@ def test_undo_goes_back_in_reverse_order(tmp_path):
     assert report.moved == 2
     back = undo(root)
     assert back.moved == 2 and back.skipped == [] and files(root) == before
+
+
+# ----------------------------------------------------------------------------------- double faults
+RECOVERY_POINTS = ["unlink", "hide_src", "unlink_src", "fsync_dir", "journal"]
+
+
+def double_round(base: Path, dest_base: Path, first: str, second: str) -> tuple[bool | None, list[str]]:
+    """Apply killed at `first`, then its recovery killed at `second`, then everything resumed. Returns (whether
+    the recovery was killed, None if the apply was not, problems)."""
+    root, dest = base / "lib", dest_base / "out"
+    originals = make_library(root)
+    plan = make_plan(root, dest)
+    tag = f"{first} then {second}"
+    if not run_killed(lambda: apply(plan), first):
+        return None, []
+    killed = run_killed(lambda: recovery.recover(Layout.of(root)), second)
+    problems = [f"{tag}: {p}" for p in check_after_kill(plan, originals)]
+    apply(Plan.from_json(plan.to_json()))
+    if sorted(digests(root, dest)) != sorted(digests_of(originals)) or files(root):
+        problems.append(f"{tag}: after resuming, the files are not each moved exactly once")
+    if temp_files(root, dest):
+        problems.append(f"{tag}: temporary files left")
+    return killed, problems
+
+
+def double_sweep(base: Path, dest_base: Path, firsts: list[tuple[str, int]], max_k2: int) -> tuple[int, list[str]]:
+    kills, problems, n = 0, [], 0
+    for point, k in firsts:
+        reached = True
+        for second in RECOVERY_POINTS:
+            for k2 in range(1, max_k2 + 1) if reached else ():
+                n += 1
+                killed, found = double_round(base / str(n), dest_base / str(n), f"{point}:{k}", f"{second}:{k2}")
+                shutil.rmtree(base / str(n), ignore_errors=True)
+                shutil.rmtree(dest_base / str(n), ignore_errors=True)
+                reached = killed is not None          # the apply reaches this kill point at all
+                kills += bool(killed)
+                problems += found
+                if not killed:
+                    break
+    return kills, problems
+
+
+# Kills that leave work for recovery: after a publish, before or while the source goes, inside the journal.
+SAMPLED = [("after_publish", 2), ("before_unlink_src", 3), ("hide_src", 1), ("unlink_src", 4), ("journal", 7),
+           ("fsync_dir", 5), ("tmp", 2), ("copy", 3)]
+
+
+@needs_shm
+def test_double_faults_sampled(tmp_path):
+    """Recovery itself killed: a sample of the double-fault sweep, across filesystems (the harder case)."""
+    shm = cross_dest(tmp_path, "double")
+    try:
+        kills, problems = double_sweep(tmp_path, shm, SAMPLED, max_k2=2)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+    assert problems == []
+    assert kills >= 20, "the recovery must actually have been killed, many times"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cross", [False, True])
+def test_double_faults_exhaustive(tmp_path, cross):
+    """Every apply kill point (k up to 8) followed by every recovery kill point, on one filesystem and across."""
+    if cross and not os.access("/dev/shm", os.W_OK):
+        pytest.skip("/dev/shm not writable")
+    dest_base = cross_dest(tmp_path, "double-all") if cross else tmp_path
+    firsts = [(p, k) for p in POINTS for k in range(1, 9)]
+    try:
+        kills, problems = double_sweep(tmp_path, dest_base, firsts, max_k2=6)
+    finally:
+        if cross:
+            shutil.rmtree(dest_base, ignore_errors=True)
+    assert problems == []
+    assert kills >= 100

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -14,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops
+from organizer import fsops, recovery
+from organizer.errors import MoveInterrupted
 from organizer.journal import JournalError
 from organizer.layout import Layout
+from organizer.planner import Plan
+from organizer.undo import list_runs
 
-from .moverkit import apply, cross_dest, files, make_library, make_plan, needs_shm, temp_files, undo
+from .moverkit import apply, cross_dest, digests, files, make_library, make_plan, needs_shm, temp_files, undo
 
 BIG = (64 << 20) + 4096          # past the size that used to be checked by size alone
 
@@ -85,21 +89,49 @@ def test_a_source_edited_in_place_during_its_copy_is_kept_and_the_copy_removed(t
 
 
 def test_a_file_renamed_over_the_source_before_its_removal_is_left_alone(tmp_path, where, monkeypatch):
-    """A downloader's final rename() lands on the source's name between the last check and the unlink."""
+    """A downloader's final rename() lands on the source's name after the last identity check, just before the
+    source is unlinked (the unlink_src point): the downloader's file must survive, and ours must be moved."""
     root = tmp_path / "lib"
     originals = make_library(root, [b"a.mp4"], [90_000])
     plan = make_plan(root, where)
     (root / ".incoming").write_bytes(b"the downloader's finished file")
-    real = fsops.hide
+    real = fsops.fault
 
-    def downloader_wins(d, name, hidden):
-        os.rename(".incoming", name, src_dir_fd=d.fd, dst_dir_fd=d.fd)
-        return real(d, name, hidden)
-    monkeypatch.setattr(fsops, "hide", downloader_wins)
+    def downloader_wins(point):
+        if point == "unlink_src" and (root / ".incoming").exists():
+            os.rename(root / ".incoming", root / "a.mp4")
+        return real(point)
+    monkeypatch.setattr(fsops, "fault", downloader_wins)
     report = apply(plan)
     assert (root / "a.mp4").read_bytes() == b"the downloader's finished file"
     assert (where / plan.moves[0].dst).read_bytes() == originals[b"a.mp4"]
     assert report.moved == 1 and temp_files(root, where) == []
+
+
+@needs_shm
+def test_a_temporary_that_cannot_be_removed_leaves_the_move_open_for_recovery(tmp_path, monkeypatch):
+    root, dest = tmp_path / "lib", cross_dest(tmp_path, "stuck-tmp")
+    try:
+        originals = make_library(root, [b"a.mp4", b"b.mp4"], [5000, 7000])
+        plan = make_plan(root, dest)
+        real = fsops.remove
+
+        def failing(d, name, ino):
+            if name.startswith(".organizer-tmp-"):
+                raise OSError(errno.EIO, "Input/output error")
+            return real(d, name, ino)
+        monkeypatch.setattr(fsops, "remove", failing)
+        with pytest.raises(MoveInterrupted, match="stays open in the journal"):
+            apply(plan)
+        monkeypatch.setattr(fsops, "remove", real)
+        assert [r.status for r in list_runs(Layout.of(root))] == ["interrupted"]
+        assert recovery.recover(Layout.of(root)) == 1
+        assert temp_files(root, dest) == []
+        apply(Plan.from_json(plan.to_json()))
+        assert sorted(digests(root, dest)) == sorted(hashlib.sha256(d).hexdigest() for d in originals.values())
+        assert files(root) == {}
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 def test_a_source_rewritten_in_place_with_its_size_kept_is_skipped(tmp_path, where):

@@ -140,3 +140,19 @@ def test_every_command_that_moves_refuses_while_a_move_waits_for_a_folder(tmp_pa
 def digests_of(originals):
     import hashlib
     return [hashlib.sha256(d).hexdigest() for d in originals.values()]
+
+
+def test_a_dry_run_never_finishes_an_interrupted_apply(tmp_path):
+    """A dry run changes nothing, not even to finish a move: the next real run does that."""
+    from click.testing import CliRunner
+
+    from organizer.cli import main
+
+    from .conftest import MNV1
+    root = tmp_path / "lib"
+    plan, _ = killed_after_publish(root, tmp_path / "out")
+    before = files(root, tmp_path / "out")
+    result = CliRunner().invoke(main, [str(root), "--dry-run", "--model", str(MNV1), "--settle-seconds", "0"])
+    assert "Traceback" not in result.output
+    assert files(root, tmp_path / "out") == before and open_journals(root) == 1
+    assert recovery.recover(Layout.of(root)) == 1

@@ -58,3 +58,16 @@ def test_symlinks_fifos_and_hard_links(tmp_path):
     assert "symbolic link" in reasons["link.mp4"]
     assert "not a regular file" in reasons["pipe.mp4"]
     assert "hard link" in reasons[[p for p in reasons if p in ("hard.mp4", "real.mp4")][0]]
+
+
+def test_a_symlinked_folder_is_never_entered(tmp_path):
+    """A link to a folder outside the library: nothing in it is fingerprinted, decoded or planned."""
+    outside = tmp_path / "outside"
+    touch(outside / "private.mp4")
+    lib = tmp_path / "lib"
+    touch(lib / "own.mp4")
+    os.symlink(outside, lib / "linked")
+    os.symlink(outside, lib / "linked.mp4")
+    found = scan(lib)
+    assert [v.rel for v in found.videos] == ["own.mp4"]
+    assert all("private" not in f.path for f in found.skipped + found.downloading)

@@ -6,11 +6,12 @@ import csv
 
 import pytest
 
-from .conftest import LABELS, MNV1, MNV2, REQUIRE_SHARED, VIDEOS
+from .conftest import LABELS, MNV1, MNV2, REQUIRE_SHARED, SHARED, VIDEOS
 
 
-@pytest.mark.skipif(not REQUIRE_SHARED, reason="ORGANIZER_REQUIRE_SHARED is not set (no ../shared expected)")
+@pytest.mark.skipif(not REQUIRE_SHARED and not SHARED.is_dir(), reason=f"no shared folder at {SHARED}")
 def test_every_shared_clip_and_model_is_present():
+    """Runs wherever ../shared exists (not only where CI asks for it): a partial copy fails here, by name."""
     missing = [str(p) for p in (MNV1, MNV2, LABELS, VIDEOS / "videos.csv") if not p.exists()]
     if (VIDEOS / "videos.csv").exists():
         with open(VIDEOS / "videos.csv", newline="") as fh:

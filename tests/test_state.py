@@ -177,6 +177,23 @@ def test_a_model_change_invalidates_the_cache(organized):
 
 
 @needs_models
+def test_a_dry_run_never_changes_the_stored_clusters(organized):
+    """Not with another model either: the stored cluster space, names and centroids stay as the last apply left
+    them (a dry run only reads them)."""
+    root, _ = organized
+
+    def stored():
+        with LibraryState.open(root / ".organizer") as state:
+            clusters = state.clusters()
+            return clusters.space, [(c.name, c.size, c.centroid.tobytes()) for c in clusters.rows], state.memberships()
+    before = stored()
+    for model in (MNV2, MNV1):
+        result, _ = run(root, "--clusters", "3", "--json", "--dry-run", "--model", model, "--settle-seconds", "0")
+        assert result.exit_code == 0, result.output
+        assert stored() == before
+
+
+@needs_models
 def test_apply_of_a_dry_run_plan_records_the_clusters(tmp_path):
     root = tmp_path / "lib"
     for i, (name, scenes) in enumerate(GROUPS.items()):

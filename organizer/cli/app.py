@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import stat
 import sys
 
 import click
@@ -116,13 +119,28 @@ def setup_logging(debug: bool, log_file: str | None, quiet: bool) -> None:
     err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root.addHandler(err)
     if log_file:
-        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh = _log_handler(log_file)
         fh.organize = True
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         fh.setLevel(logging.DEBUG if debug else logging.INFO)
         root.addHandler(fh)
     for noisy in ("tensorflow", "absl", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _log_handler(log_file: str) -> logging.FileHandler:
+    """The --log file, its missing folders created (cron's first night on a fresh home has no ~/.cache); a path
+    that cannot be a log gets a sentence and exit 1."""
+    path = os.path.abspath(os.path.expanduser(log_file))
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        return logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        fail(OrganizerError(f"The log file {log_file} cannot be written ({exc.strerror}); pass --log a file in a "
+                            "folder you can write."), False)
+        raise
 
 
 def _visible(record: logging.LogRecord) -> bool:

@@ -3,6 +3,8 @@ passes (control characters made visible, so a hostile name cannot drive the term
 
 from __future__ import annotations
 
+import shlex
+
 import sys
 import unicodedata
 
@@ -116,7 +118,7 @@ def print_run(report: RunReport, verbose: bool) -> None:
     if report.report:
         out.print(f"Report: {_m(report.report)}")
     if report.dry_run and report.planned:
-        out.print(f"Nothing was changed. To apply this plan: organize apply {_m(report.manifest)}")
+        out.print(f"Nothing was changed. To apply this plan: organize apply {_m(shlex.quote(report.manifest))}")
     elif report.dry_run:
         out.print("Nothing was changed, and there is nothing to move.")
 

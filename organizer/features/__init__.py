@@ -16,6 +16,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ..errors import ModelUnavailable
+from ..inputs import InputError, MiB, read_text
 from .spec import FeatureSpec, file_digest
 
 __all__ = ["FeatureBackend", "FeatureSpec", "Embedding", "embed_frames", "file_digest", "imagenet_classes",
@@ -40,7 +42,13 @@ def imagenet_classes() -> list[str]:
 
 
 def read_labels(path: str) -> list[str]:
-    return [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    """Class names, one per line (a sentence, not a traceback, for a file that is missing, not UTF-8 or not a
+    regular file)."""
+    try:
+        text = read_text(path, "labels file (features.labels)", 64 * MiB)
+    except InputError as exc:
+        raise ModelUnavailable(str(exc)) from None
+    return [ln.strip() for ln in text.splitlines()]
 
 
 _CACHE: dict[tuple, FeatureBackend] = {}

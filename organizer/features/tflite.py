@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
+from . import read_labels
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class TFLiteBackend:
     def _labels(self, labels_path: str | None, width: int) -> list[str] | None:
         if not labels_path:
             return None
-        names = [ln.strip() for ln in Path(labels_path).read_text(encoding="utf-8").splitlines()]
+        names = read_labels(labels_path)
         if len(names) != width:
             raise ModelUnavailable(f"The labels file {labels_path} has {len(names)} lines but the model gives "
                                    f"{width} scores; pass the labels that belong to {self.path.name}.")
