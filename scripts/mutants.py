@@ -168,10 +168,13 @@ def run(mutant: Mutant, python: str) -> tuple[bool, float]:
     started = time.monotonic()
     try:
         path.write_text(original.replace(mutant.old, mutant.new))
-        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:random_order",
-                               "--timeout=180", "-m", "not slow", *mutant.tests],
+        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               "--random-order-bucket=none", "--timeout=180", "-m", "not slow", *mutant.tests],
                               cwd=ROOT, capture_output=True, text=True, timeout=900)
-        killed = proc.returncode != 0
+        if proc.returncode not in (0, 1):       # a usage or collection error proves nothing about the mutant
+            raise SystemExit(f"{mutant.name}: pytest could not run the tests (exit {proc.returncode}):\n"
+                             + proc.stdout[-3000:] + proc.stderr[-3000:])
+        killed = proc.returncode == 1
     except subprocess.TimeoutExpired:
         killed = True            # a hang is caught too
     finally:
