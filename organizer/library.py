@@ -8,7 +8,7 @@ import fcntl
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +29,7 @@ from .progress import Progress
 from .scan import scan
 from .state import LibraryState, RunRecord
 from .summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
-from .types import Failure
+from .types import ClusterSet, Failure
 from .undo import RunInfo, list_runs
 from .undo import undo as undo_application
 from .workers import peak_rss_mib
@@ -225,7 +225,28 @@ class Library:
         """Reverse a whole plan application (after finishing any interrupted run)."""
         recovered = 0 if dry_run else recovery.recover(self.layout)
         undone = undo_application(self.layout, run_id, dry_run=dry_run)
+        if undone.returned:
+            self._forget_undone(undone.returned, Path(undone.dest))
         return _move_report(undone, recovered, dry_run)
+
+    def _forget_undone(self, returned: list[tuple[int, int]], dest: Path) -> None:
+        """Files that undo brought back are no longer in a cluster, and a cluster whose folder undo removed and
+        that holds nothing any more is forgotten: after an undo that restored everything, the next run plans from
+        scratch instead of taking the user's own folders for renamed clusters. The files are safe whatever
+        happens here; a state that cannot be opened is brought up to date by the next run."""
+        try:
+            with contextlib.ExitStack() as stack:
+                state = self.state if self.cached else stack.enter_context(LibraryState.open(self.layout.state_dir))
+                index = state.stat_index()
+                back = {index[key][2] for key in returned if key in index}
+                kept = {fp: folder for fp, folder in state.memberships().items() if fp not in back}
+                state.set_memberships(kept)
+                stored, held = state.clusters(), set(kept.values())
+                rows = tuple(r for r in stored.rows if r.name in held or (dest / r.name).is_dir())
+                state.save_clusters(replace(stored, rows=rows) if rows else ClusterSet())
+        except OrganizerError as exc:
+            log.warning("The files were moved back, but the library state could not be updated (%s); the next "
+                        "run does that.", str(exc).split(". ")[0])
 
     def runs(self) -> list[RunInfo]:
         return list_runs(self.layout)

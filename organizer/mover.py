@@ -40,6 +40,8 @@ class ApplyReport:
     recovered: int = 0
     removed_dirs: int = 0
     note: str = ""
+    returned: list[tuple[int, int]] = field(default_factory=list)   # undo: (dev, ino) each file had in its cluster
+    dest: str = ""                                                    # undo: where the cluster folders are
 
 
 class Stuck(OSError):

@@ -101,6 +101,7 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
         return report
     ends = _folders(layout, target)            # before any journal: an undo that cannot start leaves no trace
     head = {**head, "root": ends.root.path, "dest": ends.dest.path}
+    report.dest = ends.dest.path
     if dry_run:
         return _preview(todo, head, report, ends)
     report.run_id = new_run_id()
@@ -113,9 +114,10 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
             for n, (run, op, intent, done) in enumerate(todo):
                 expect = (done.get("dst_size", intent["size"]), done.get("dst_mtime_ns", intent["mtime_ns"]),
                           done.get("dst_ino", 0))
-                move_one(journal, ends, n, tuple(intent["to"]), tuple(intent["from"]), expect,
-                         intent.get("cluster", ""), report, _shown(intent["to"], head), of=[run.id, op],
-                         changed="changed since organize moved it; left where it is")
+                if move_one(journal, ends, n, tuple(intent["to"]), tuple(intent["from"]), expect,
+                            intent.get("cluster", ""), report, _shown(intent["to"], head), of=[run.id, op],
+                            changed="changed since organize moved it; left where it is"):
+                    report.returned.append((fsops.dir_identity(ends.of(intent["to"][0]))[0], expect[2]))
         finally:
             ends.close()
         _remove_created_folders(members, head, report)

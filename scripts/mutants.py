@@ -153,6 +153,10 @@ MUTANTS = [
     Mutant("a temporary that cannot be removed is forgotten", "organizer/mover.py",
            "            if attempt == 2:\n                raise MoveInterrupted(",
            "            if attempt == 3:\n                raise MoveInterrupted(", RACES),
+    # Issue 24
+    Mutant("undo leaves its files in their clusters", "organizer/library.py",
+           "        if undone.returned:\n            self._forget_undone(", "        if False:\n            self._forget_undone(",
+           (STATE + "test_after_an_undo_that_restored_everything_the_next_run_plans_from_scratch",)),
     Mutant("media opened following links", "organizer/decode.py",
            "os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)", "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)",
            ("tests/test_hostile.py", "tests/test_decode.py")),

@@ -384,3 +384,21 @@ def test_real_clips_over_two_nights_end_up_grouped_like_all_at_once(tmp_path):
 
     unsorted = [name for name, folder in nightly.items() if folder == "_unsorted"]
     assert unsorted and sum(groups[name] != "-" for name in unsorted) <= 2, unsorted
+
+
+@needs_models
+def test_after_an_undo_that_restored_everything_the_next_run_plans_from_scratch(tmp_path):
+    """The user's own folders (films/, phone/, new/) came back through undo: they are not renamed clusters."""
+    root = tmp_path / "lib"
+    for i, ((name, scenes), folder) in enumerate(zip(GROUPS.items(), ("films", "phone", "new"))):
+        write_video(root / folder / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / folder / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    before = folders(root)
+    result, data = run(root, "--clusters", "3", "--json", *MODEL)
+    assert result.exit_code == 0 and data["moved"] == 6
+    result = run("undo", root)[0]
+    assert result.exit_code == 0 and folders(root) == before
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", *MODEL)
+    assert result.exit_code == 0, result.output
+    assert not any("renamed" in w for w in data["warnings"]), data["warnings"]
+    assert data["mode"] == "cluster" and data["planned"] == 6 and data["in_place"] == 0
