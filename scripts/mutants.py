@@ -104,8 +104,8 @@ MUTANTS = [
            "recovered = 0 if options.dry_run else recovery.recover(self.layout)",
            "recovered = recovery.recover(self.layout)", RECOVERY),
     Mutant("undo ignores the destination inode", "organizer/undo.py",
-           '                          done.get("dst_ino", 0))\n                move_one(',
-           '                          0)\n                move_one(', RACES),
+           '                          done.get("dst_ino", 0))\n                if move_one(',
+           '                          0)\n                if move_one(', RACES),
     # Issue 22: a mutant per class of round three.
     Mutant("recovery takes any folder at the recorded path", "organizer/recovery.py",
            "        if not ident or got == list(ident) or (n == 0 and got[1] == ident[1]):", "        if True:",
