@@ -93,9 +93,10 @@ OPTIONS: dict[str, Option] = {
     "safety.stable_seconds": Option(2.0, float, "Files modified within the settle time are watched this many seconds: "
                                     "one that does not grow and that no process has open for writing looks like a "
                                     "finished copy (0: do not watch).", 0.0, 60.0),
-    "safety.finished_copies": Option("leave", str, "What to do with files modified within the settle time that look "
-                                     "like a finished copy: 'leave' them like a download (the summary says they look "
-                                     "finished) or 'organize' them now.", choices=("leave", "organize")),
+    "safety.finished_copies": Option("organize", str, "Files modified within the settle time that are finished "
+                                     "copies (nothing writes them, they do not grow over stable_seconds, and they "
+                                     "play to their end): 'organize' them now (a library copied with cp), or "
+                                     "'leave' them like a download.", choices=("leave", "organize")),
     "output.keep_plans": Option(50, int, "How many of the newest plans (and their reports) to keep in "
                                 "PATH/.organizer/plans; every plan that was applied is kept too.", 1, 100000),
     "engine.workers": Option("auto", str, "Worker processes that analyse videos: a number, or 'auto' for one per "

@@ -304,10 +304,18 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         frames=planned.frames, frames_reused=planned.reused, backend=planned.backend,
         warnings=planned.notes + placement.warnings, seconds=planned.seconds, memory_mib=round(memory_mib),
         timings={**planned.timings, **model_stats}, settle_seconds=plan.settings.get("safety.settle_seconds", 600.0),
-        recent=planned.recent, looks_finished=planned.looks_finished,
+        recent=planned.recent, looks_finished=planned.looks_finished, copies=planned.copies,
+        retry_at=_local_time(planned.retry_at),
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))
+
+
+def _local_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    from datetime import datetime
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="minutes")
 
 
 def _drift(placement) -> dict | None:

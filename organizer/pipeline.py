@@ -62,6 +62,8 @@ class Planned:
     notes: tuple[str, ...] = ()        # warnings about how the run was done (not about the clusters)
     recent: int = 0                    # left alone only because they were modified within the settle time
     looks_finished: int = 0            # of those, how many look like a finished copy
+    copies: int = 0                    # recently modified videos organized as finished copies
+    retry_at: float | None = None      # when the last video left alone leaves the settle time (epoch s)
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase
 
 
@@ -126,7 +128,8 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     laps.lap("plan")
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
-                   spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished)
+                   spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished,
+                   copies=found.copies, retry_at=found.retry_at)
 
 
 def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list[VideoResult], list[Failure]]:

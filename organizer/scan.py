@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .probe import complete_containers
 from .types import Failure, VideoFile
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ScanResult:
     skipped: list[Failure] = field(default_factory=list)
     recent: int = 0                  # videos left alone only because they were modified within the settle time
     finished: int = 0                # of those, how many look like a finished copy (not growing, nobody writing)
+    copies: int = 0                  # recently modified videos organized as finished copies (complete, unwritten)
+    retry_at: float | None = None    # when the last of the videos left alone leaves the settle time (epoch s)
 
 
 def open_for_writing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
@@ -80,28 +83,38 @@ def open_for_writing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
 
 def _recent(candidates: list[tuple[VideoFile, float]], settle_seconds: float, stable_seconds: float,
             organize_finished: bool, result: ScanResult) -> None:
-    """Files modified within the settle time: watch them for stable_seconds; a file that stayed the same size and
-    that no process has open for writing looks like a finished copy (cp -r gives every file a new time)."""
+    """Files modified within the settle time: watch them for stable_seconds. A file that stayed the same size, that
+    no process has open for writing and whose container is complete (probe.py: it opens and its end decodes) is a
+    finished copy (cp -r gives every file a new time), organized now unless finished_copies is 'leave'."""
     if not candidates:
         return
     if stable_seconds > 0:
         time.sleep(stable_seconds)
     writers = open_for_writing({(v.dev, v.ino) for v, _ in candidates})
-    for video, age in candidates:
+    quiet = {}
+    for video, _ in candidates:
         try:
             st = os.lstat(video.path)
-            grew = (st.st_size, st.st_mtime_ns, st.st_ino) != (video.size, video.mtime_ns, video.ino)
+            quiet[video.rel] = (st.st_size, st.st_mtime_ns, st.st_ino) == (video.size, video.mtime_ns, video.ino)
         except OSError:
-            grew = True
-        writer = writers.get((video.dev, video.ino))
-        finished = stable_seconds > 0 and not grew and writer is None
+            quiet[video.rel] = False
+    settled = {v.rel for v, _ in candidates if stable_seconds > 0 and quiet[v.rel] and (v.dev, v.ino) not in writers}
+    whole = complete_containers([os.fspath(v.path) for v, _ in candidates if v.rel in settled])
+    for video, age in candidates:
+        grew, writer = not quiet[video.rel], writers.get((video.dev, video.ino))
+        finished = video.rel in settled and os.fspath(video.path) in whole
         if finished and organize_finished:
             result.videos.append(video)
+            result.copies += 1
             continue
         result.recent += 1
         result.finished += finished
+        retry = video.mtime_ns / 1e9 + settle_seconds
+        result.retry_at = retry if result.retry_at is None else max(result.retry_at, retry)
         why = (f"it is open for writing by {writer}" if writer else "it is growing" if grew else
-               "it is not growing and nothing is writing it, so it looks like a finished copy" if finished else "")
+               "it is complete, not growing and nothing is writing it: a finished copy, left alone because "
+               "safety.finished_copies is 'leave'" if finished else
+               "it does not play to its end yet" if video.rel in settled else "")
         when = f"{age:.0f} s ago" if age >= 0 else f"{-age:.0f} s in the future by its clock"
         result.downloading.append(Failure(video.rel, f"still downloading (modified {when}, within the "
                                                      f"{settle_seconds:.0f} s settle time{'; ' + why if why else ''}); "

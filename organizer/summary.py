@@ -66,7 +66,9 @@ class RunReport:
     memory_mib: float = 0.0            # peak memory of this process plus every worker process
     settle_seconds: float = 600.0
     recent: int = 0                    # of `downloading`: left alone only for their recent modification time
-    looks_finished: int = 0            # of those: not growing and not open for writing
+    looks_finished: int = 0            # of those: complete, not growing and not open for writing
+    copies: int = 0                    # recently modified videos organized as finished copies
+    retry_at: str | None = None        # when the last video left alone leaves the settle time (local time)
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of the run
     video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
 

@@ -47,19 +47,35 @@ def quick_watch(tmp_path):
 
 # ------------------------------------------------------------------------ 1. a fresh copy is not a failure
 @needs_models
-def test_a_fresh_copy_gets_one_line_that_says_what_to_do(tmp_path, quick_watch):
+def test_a_library_copied_with_cp_is_organized_on_the_first_run(tmp_path, quick_watch):
+    """Fresh modification times everywhere: the complete videos are organized now; a copy cut short (it does not
+    play to its end) waits, and the summary says until when."""
     root = copied_library(tmp_path / "lib")
-    result, _ = run(root, "--clusters", "30", "--dry-run", "--config", quick_watch, *MODEL)
+    data = (root / "v0.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(data[: len(data) // 2])
+    result, _ = run(root, "--clusters", "2", "--dry-run", "--config", quick_watch, *MODEL)
     out = result.output
     assert result.exit_code == 0, out
-    assert ("4 files were modified in the last 10 minutes and may still be downloading; they were left alone. Wait, "
-            "or pass --settle-seconds 0.") in out
-    assert "4 of them are not growing and nothing is writing them: they look like a finished copy." in out
+    assert ("4 videos modified in the last 10 minutes are a finished copy (nothing writes them, they do not grow, "
+            "and they play to the end): organized now.") in out
+    assert "1 file was modified in the last 10 minutes and may still be downloading; it is left alone until " in out
+    assert "(the settle time); a run after that looks again" in out and "organize apply" in out
+    _, data = run(root, "--clusters", "2", "--dry-run", "--json", "--config", quick_watch, *MODEL)
+    assert data["videos"] == 4 and data["copies"] == 4 and [d["path"] for d in data["downloading"]] == ["cut.mp4"]
+    assert "does not play to its end yet" in data["downloading"][0]["reason"] and data["retry_at"]
+
+
+@needs_models
+def test_with_finished_copies_left_alone_the_summary_says_what_they_look_like(tmp_path, quick_watch):
+    root = copied_library(tmp_path / "lib", 1)
+    quick_watch.write_text("[safety]\nstable_seconds = 0.3\nfinished_copies = \"leave\"\n")
+    result, _ = run(root, "--dry-run", "--config", quick_watch, *MODEL)
+    out = result.output
+    assert "1 file was modified in the last 10 minutes and may still be downloading; it is left alone" in out
+    assert "1 of them is complete and nothing writes it: it looks like a finished copy" in out
     assert "Still downloading:" not in out, "no line per file without -v"
-    assert "organize apply" not in out and "nothing to move" in out
-    assert "class names" not in out and "0 videos in 0 clusters" not in out
     verbose, _ = run(root, "--dry-run", "-v", "--config", quick_watch, *MODEL)
-    assert verbose.output.count("Still downloading:") == 4
+    assert verbose.output.count("Still downloading:") == 1
 
 
 @needs_models
@@ -83,15 +99,7 @@ def test_a_file_being_written_or_growing_is_told_apart_from_a_finished_copy(tmp_
     reasons = {d["path"]: d["reason"] for d in data["downloading"]}
     assert "open for writing by" in reasons["v0.mp4"] and f"pid {os.getpid()}" in reasons["v0.mp4"]
     assert "it is growing" in reasons["v1.mp4"]
-    assert "looks like a finished copy" in reasons["v2.mp4"]
-
-
-@needs_models
-def test_finished_copies_can_be_organized_at_once(tmp_path, quick_watch):
-    root = copied_library(tmp_path / "lib")
-    quick_watch.write_text("[safety]\nstable_seconds = 0.3\nfinished_copies = \"organize\"\n")
-    _, data = run(root, "--dry-run", "--json", "--clusters", "2", "--config", quick_watch, *MODEL)
-    assert data["videos"] == 4 and data["downloading"] == []
+    assert "v2.mp4" not in reasons and data["copies"] == 1, "the finished one is organized"
 
 
 # ------------------------------------------------------------------------------- 2. quiet means quiet
@@ -122,6 +130,21 @@ def test_after_a_full_undo_the_clusters_asked_for_are_made_afresh(tmp_path):
         write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
     assert run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)[0].exit_code == 0
     assert run("undo", root)[0].exit_code == 0
+    _, data = run(root, "--clusters", "3", "--json", "--settle-seconds", "0", *MODEL)
+    assert data["mode"] == "cluster" and len(data["clusters"]) == 3
+    assert not any("renamed" in w for w in data["warnings"]), "a full undo leaves a library that was never organized"
+
+
+@needs_models
+def test_cluster_folders_emptied_by_hand_make_the_library_clustered_afresh(tmp_path):
+    root = tmp_path / "lib"
+    for i in range(6):
+        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    assert run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)[0].exit_code == 0
+    for video in list(root.glob("*/*.mp4")):             # the user takes everything out, by hand
+        video.rename(root / video.name)
+    for folder in [p for p in root.iterdir() if p.is_dir() and p.name != ".organizer"]:
+        folder.rmdir()
     _, data = run(root, "--clusters", "3", "--json", "--settle-seconds", "0", *MODEL)
     assert data["mode"] == "cluster" and len(data["clusters"]) == 3
     assert any("clustered afresh" in w for w in data["warnings"])

@@ -145,13 +145,23 @@ def _print_downloading(out, report: RunReport, verbose: bool) -> None:
         for item in report.downloading:
             out.print(f"[yellow]Still downloading:[/] {_m(item.path)}: {_m(item.reason)}")
         return
+    if report.copies:
+        one = report.copies == 1
+        out.print(f"{plural(report.copies, 'video')} modified in the last {_duration(report.settle_seconds)} "
+                  f"{'is' if one else 'are'} a finished copy (nothing writes {'it' if one else 'them'}, "
+                  f"{'it does' if one else 'they do'} not grow, and {'it plays' if one else 'they play'} to the "
+                  f"end): organized now.")
     if report.recent:
-        line = (f"{plural(report.recent, 'file')} {'was' if report.recent == 1 else 'were'} modified in the last "
-                f"{_duration(report.settle_seconds)} and may still be downloading; "
-                f"{'it was' if report.recent == 1 else 'they were'} left alone. Wait, or pass --settle-seconds 0.")
+        one = report.recent == 1
+        again = f" until {report.retry_at[11:16]}" if report.retry_at else ""
+        line = (f"{plural(report.recent, 'file')} {'was' if one else 'were'} modified in the last "
+                f"{_duration(report.settle_seconds)} and may still be downloading; {'it is' if one else 'they are'} "
+                f"left alone{again} (the settle time); a run after that looks again. Or pass --settle-seconds 0.")
         if report.looks_finished:
-            line += (f" {report.looks_finished} of them {'is' if report.looks_finished == 1 else 'are'} not "
-                     "growing and nothing is writing them: they look like a finished copy.")
+            few = report.looks_finished == 1
+            line += (f" {report.looks_finished} of them {'is' if few else 'are'} complete and nothing writes "
+                     f"{'it' if few else 'them'}: {'it looks' if few else 'they look'} like a finished copy "
+                     "(safety.finished_copies = 'organize' takes such files at once).")
         out.print(f"[yellow]{line}[/]")
     partial = len(report.downloading) - report.recent
     if partial:
