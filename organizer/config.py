@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import BadFlag, ConfigError
 from .inputs import InputError, MiB, check_regular, read_text
 
 CONFIG_LIMIT = 4 * MiB
@@ -184,25 +184,36 @@ class Settings:
 assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"
 
 
-def _count_or_auto(key: str, value: Any) -> str:
+def _count_or_auto(label: str, value: Any) -> str:
     """A positive whole number or 'auto' (clusters, workers)."""
     text = str(value).strip().lower()
     if text == "auto":
         return "auto"
     try:
+        if isinstance(value, bool):
+            raise ValueError
         number = int(text)
     except ValueError:
-        raise ConfigError(f"{key} must be a positive whole number or 'auto', not {value!r}.") from None
+        raise ConfigError(f"{label} must be a positive whole number or 'auto', not {_shown(value)}.") from None
     if number < 1:
-        raise ConfigError(f"{key} must be at least 1 (got {number}); use 'auto' to let organize choose.")
+        raise ConfigError(f"{label} must be at least 1 (got {number}); use 'auto' to let organize choose.")
     return str(number)
 
 
-def _coerce(key: str, value: Any) -> Any:
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: TOML's true/false, not Python's."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def _coerce(key: str, value: Any, label: str = "") -> Any:
+    """The value converted and checked; `label` names where it came from (a flag, or a key of a file)."""
     opt = OPTIONS[key]
+    label = label or f"Setting {key}"
     if key in ("clusters", "engine.workers"):
-        return _count_or_auto(key, value)
+        return _count_or_auto(label, value)
     try:
+        if opt.kind in (int, float) and isinstance(value, bool):
+            raise ValueError                       # true is not 1
         if opt.kind is bool:
             converted: Any = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
         elif opt.kind is int and isinstance(value, float) and not value.is_integer():
@@ -213,11 +224,11 @@ def _coerce(key: str, value: Any) -> Any:
             raise ValueError
     except (TypeError, ValueError, OverflowError):
         what = {float: "a finite number", int: "a whole number", bool: "true or false"}.get(opt.kind, "text")
-        raise ConfigError(f"Setting {key} must be {what}, not {value!r}.") from None
+        raise ConfigError(f"{label} must be {what}, not {_shown(value)}.") from None
     if opt.choices and converted not in opt.choices:
-        raise ConfigError(f"Setting {key} must be one of {', '.join(opt.choices)}, not {converted!r}.")
+        raise ConfigError(f"{label} must be one of {', '.join(opt.choices)}, not {converted!r}.")
     if opt.min is not None and converted < opt.min or opt.max is not None and converted > opt.max:
-        raise ConfigError(f"Setting {key} must be between {_num(opt.min)} and {_num(opt.max)}, not {converted!r}.")
+        raise ConfigError(f"{label} must be between {_num(opt.min)} and {_num(opt.max)}, not {converted!r}.")
     return converted
 
 
@@ -250,17 +261,34 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
-def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None = None) -> Settings:
-    """Build Settings: a flag that was given beats the config file, which beats the default."""
+def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None = None,
+            flag_names: dict[str, str] | None = None) -> Settings:
+    """Build Settings: a flag that was given beats the config file, which beats the default.
+
+    Every bad value is reported at once, each named by where it came from: `flag_names` maps a settings key to the
+    command-line flag that set it ("--max-distance"), and a bad flag is a usage error (BadFlag, exit 2); a bad value
+    in the file names the file and its key (ConfigError, exit 1)."""
     values: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     if config_file:
         values.update(load_config_file(config_file))
+        labels.update({k: f"Setting {k} in {config_file}" for k in values})
     for key, value in (flags or {}).items():
         if value is not None:
             if key not in OPTIONS:
                 raise ConfigError(f"Unknown setting {key}.")
             values[key] = value
-    settings = Settings(**{_attr(k): _coerce(k, v) for k, v in values.items()})
+            labels[key] = (flag_names or {}).get(key, f"Setting {key}")
+    converted, problems, by_flag = {}, [], False
+    for key, value in values.items():
+        try:
+            converted[_attr(key)] = _coerce(key, value, labels[key])
+        except ConfigError as exc:
+            problems.append(str(exc))
+            by_flag = by_flag or labels[key].startswith("--")
+    if problems:
+        raise (BadFlag if by_flag else ConfigError)(" ".join(problems))
+    settings = Settings(**converted)
     for key in ("features.model", "features.labels", "features.weights"):     # never wait on a FIFO for a model
         value = values.get(key)
         if isinstance(value, str) and value and value not in ("imagenet", "random"):

@@ -21,6 +21,12 @@ class VideoUnreadable(OrganizerError):
     """A video cannot be opened or decoded by any backend."""
 
 
+class BadFlag(ConfigError):
+    """A command-line option was given a value it cannot take: a usage error, like click's own."""
+
+    exit_code = 2
+
+
 class ManifestError(OrganizerError):
     """A manifest is malformed or unsafe (paths escaping root or dest)."""
 

@@ -327,5 +327,9 @@ def _drift(placement) -> dict | None:
 
 
 def _move_report(report: mover.ApplyReport, recovered: int, dry_run: bool = False) -> MoveReport:
-    return MoveReport(report.run_id, report.moved, recovered, tuple(Failure(p, r) for p, r in report.skipped),
-                      tuple(Failure(p, r) for p, r in report.failed), dry_run, report.note)
+    """Apply: `run` is its run. Undo (dry or not): `run` is the apply run it reverses, `journal` its own run."""
+    undo = bool(report.of_run)
+    return MoveReport(report.of_run or report.run_id, report.moved, recovered,
+                      tuple(Failure(p, r) for p, r in report.skipped), tuple(Failure(p, r) for p, r in report.failed),
+                      dry_run, report.note, nothing_to_undo=undo and bool(report.note),
+                      journal=report.run_id if undo and not dry_run and report.run_id != report.of_run else "")

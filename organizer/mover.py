@@ -42,6 +42,7 @@ class ApplyReport:
     note: str = ""
     returned: list[tuple[int, int]] = field(default_factory=list)   # undo: (dev, ino) each file had in its cluster
     dest: str = ""                                                    # undo: where the cluster folders are
+    of_run: str = ""                                                  # undo: the apply run it reverses
 
 
 class Stuck(OSError):

@@ -96,10 +96,12 @@ class MoveReport:
     errors: tuple[Failure, ...] = ()
     dry_run: bool = False
     note: str = ""                     # a sentence when there was nothing to do (already undone, already applied)
+    nothing_to_undo: bool = False      # undo found every move of the application already undone (exit 1)
+    journal: str = ""                  # undo: the id of its own journal (`run` is the application it undid)
 
     @property
     def exit_code(self) -> int:
-        return 5 if self.errors else 0
+        return 5 if self.errors else 1 if self.nothing_to_undo else 0
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -91,7 +91,7 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
     todo = [(run, op, intent, done) for run in reversed(members)
             for op, (intent, done) in sorted(done_ops(run.records).items(), reverse=True)
             if (run.id, op) not in undone]
-    report = ApplyReport(run_id=target.id)
+    report = ApplyReport(run_id=target.id, of_run=target.id)
     head = target.records[0] if target.records else {}
     if not todo:
         if not dry_run:

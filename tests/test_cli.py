@@ -149,9 +149,26 @@ def test_offline_imagenet_message_without_traceback(tmp_path, monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_bad_option_values(tmp_path):
-    assert invoke(tmp_path, "--clusters", "zero").exit_code == 1
+def test_bad_option_values_are_usage_errors_named_by_their_flag(tmp_path):
+    """The README: a bad value for an option exits 2, like an unknown option; the message names the flag."""
+    for args, said in ((["--clusters", "abc"], "--clusters must be a positive whole number or 'auto', not 'abc'"),
+                       (["--max-distance", "3"], "--max-distance must be between 0 and 2, not 3.0"),
+                       (["--workers", "0"], "--workers")):
+        result = invoke(tmp_path, *args)
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert "placement.max_distance" not in result.output
     assert invoke(tmp_path, "--bogus").exit_code == 2
+
+
+def test_every_bad_value_of_a_settings_file_is_named_with_its_file(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[sampling]\nmax_frames = true\nfps = -1\n[placement]\nmax_distance = 9\n")
+    result = invoke(tmp_path, "--config", config, "--dry-run")
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    for said in (f"Setting sampling.max_frames in {config} must be a whole number, not true",
+                 f"Setting sampling.fps in {config} must be between", f"Setting placement.max_distance in {config}"):
+        assert said in out, out
     assert "does not exist" in invoke(tmp_path / "missing").output
 
 

@@ -51,5 +51,5 @@ def test_missing_config_file():
 def test_an_executor_that_does_not_exist_is_refused_with_a_sentence(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[engine]\nexecutor = "slurm"\n')
-    with pytest.raises(ConfigError, match="engine.executor must be one of local, ray"):
+    with pytest.raises(ConfigError, match=r"engine.executor in .*c.toml must be one of local, ray"):
         resolve({}, path)

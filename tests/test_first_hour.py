@@ -228,10 +228,15 @@ def test_words_agree_with_their_numbers(tmp_path):
     result, _ = run(root, "--clusters", "1", "--settle-seconds", "0", *MODEL)
     assert "1 video in 1 cluster" in result.output and "1 file moved" in result.output
     assert "move(s)" not in result.output and "(s)" not in result.output
+    runs = json.loads(run("runs", root, "--json")[0].output)
+    preview, _ = run("undo", root, "--dry-run")
     undo, _ = run("undo", root)
     assert "Moved back 1 file;" in undo.output
+    applied = runs[0]["id"]
+    assert f"(run {applied})" in preview.output and f"(run {applied}; this undo is run " in undo.output, \
+        "the dry run and the undo name the same run"
     again, _ = run("undo", root)
-    assert again.exit_code == 0 and "already undone" in again.output
+    assert again.exit_code == 1 and "already undone" in again.output, "nothing to undo exits 1, as the README says"
     stills, _ = run("keyframes", root / "a.mp4", "-o", tmp_path / "out", *MODEL)
     assert "1 keyframe ->" in stills.output
 

@@ -313,7 +313,7 @@ def test_state_rows_that_do_not_decode_are_analysed_again(tmp_path):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_numbers_that_are_not_finite_are_refused(tmp_path, option, value):
     result, data = run(tmp_path, option, value, "--json", "--dry-run", "--weights", "random")
-    assert result.exit_code == 1 and "finite number" in data["error"]
+    assert result.exit_code == 2 and f"{option} must be a finite number" in data["error"]
 
 
 @needs_models

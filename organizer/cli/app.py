@@ -18,8 +18,9 @@ from .output import shown
 
 EXIT_CODES = {
     0: "success (some files may have been skipped; they are listed with reasons)",
-    1: "error: bad settings, unusable model, invalid manifest, or another problem explained in the message",
-    2: "usage error: unknown option or bad value on the command line",
+    1: "error: a bad settings file, unusable model, invalid manifest, nothing to undo, or another problem explained "
+       "in the message",
+    2: "usage error: an unknown option, or a bad value given to an option",
     3: "another organize run holds the library lock, or another program holds the state database; nothing was "
        "changed",
     4: "videos were found but none could be processed",
@@ -102,7 +103,9 @@ def model_options(f):
 
 
 def settings_from(config_file, **flags) -> Settings:
-    return resolve({FLAG_SETTINGS[k]: v for k, v in flags.items() if k in FLAG_SETTINGS}, config_file)
+    """Settings from the flags given and the settings file; a bad flag value is named by its flag (exit 2)."""
+    names = {key: "--" + flag.replace("_", "-") for flag, key in FLAG_SETTINGS.items()}
+    return resolve({FLAG_SETTINGS[k]: v for k, v in flags.items() if k in FLAG_SETTINGS}, config_file, names)
 
 
 def setup_logging(debug: bool, log_file: str | None, quiet: bool) -> None:

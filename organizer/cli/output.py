@@ -201,4 +201,5 @@ def print_moves(report: MoveReport, verb: str) -> None:
             return
     click.echo(f"{verb} {plural(report.moved, 'file')}; {len(report.skipped)} skipped; {len(report.errors)} failed"
                + (f"; {report.recovered} interrupted operation(s) recovered" if report.recovered else "")
-               + (f" (run {report.run})" if report.run else "") + ".")
+               + (f" (run {report.run}" + (f"; this undo is run {report.journal}" if report.journal else "") + ")"
+                  if report.run else "") + ".")
