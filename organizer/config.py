@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,20 +284,31 @@ def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None 
     for key, value in values.items():
         try:
             converted[_attr(key)] = _coerce(key, value, labels[key])
+            if key in PATH_SETTINGS and converted[_attr(key)] not in ("", "imagenet", "random"):
+                converted[_attr(key)] = _usable_file(converted[_attr(key)], labels[key])
         except ConfigError as exc:
             problems.append(str(exc))
             by_flag = by_flag or labels[key].startswith("--")
     if problems:
         raise (BadFlag if by_flag else ConfigError)(" ".join(problems))
-    settings = Settings(**converted)
-    for key in ("features.model", "features.labels", "features.weights"):     # never wait on a FIFO for a model
-        value = values.get(key)
-        if isinstance(value, str) and value and value not in ("imagenet", "random"):
-            try:
-                check_regular(value, f"file of setting {key}")
-            except InputError as exc:
-                raise ConfigError(str(exc)) from None
-    return settings
+    return Settings(**converted)
+
+
+PATH_SETTINGS = ("features.model", "features.labels", "features.weights")
+
+
+def _usable_file(value: str, label: str) -> str:
+    """A path setting with ~ and $VARIABLES expanded, that exists and is a regular file (never waited on: a FIFO
+    is refused before the library is locked). Errors name where the value came from."""
+    path = os.path.expandvars(os.path.expanduser(value))
+    if not os.path.lexists(path):
+        raise ConfigError(f"{label}: the file {path} does not exist." + (
+            f" (It was given as {value!r}.)" if path != value else ""))
+    try:
+        check_regular(path, "file")
+    except InputError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    return path
 
 
 def default_toml(settings: Settings | None = None) -> str:

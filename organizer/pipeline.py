@@ -115,7 +115,7 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
                                "see the reasons listed for each.")
     placement = _place(request, analysed.results, state, spec)
     laps.lap("place")
-    notes = _engine_notes(settings)
+    notes = _engine_notes(settings) + _labels_note(spec, analysed.results)
     movable, stuck = _movable(analysed.results, placement, state.stuck())
     plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel]) for r in movable],
                       settings=settings.as_dict(),
@@ -152,6 +152,17 @@ def _engine_notes(settings: Settings) -> tuple[str, ...]:
     return ()
 
 
+def _labels_note(spec: FeatureSpec, results) -> tuple[str, ...]:
+    """A labels file given with a model that has no class outputs is not silently ignored."""
+    if spec.family != "tflite" or not spec.labels or not results:
+        return ()
+    if any(r.analysis.class_scores is not None for r in results):
+        return ()
+    return (f"The labels file {spec.labels} was not used: {spec.describe()} gives no class scores (it is an embedding "
+            "model), so there are no classes to name folders by; clusters are numbered. Use a classifier model "
+            "(for example mobilenet_v2_1.0_224_quant.tflite) with that labels file for named folders.",)
+
+
 def _place(request: Request, results: tuple[VideoResult, ...], state: LibraryState, spec: FeatureSpec
            ) -> Placement:
     dest = os.fspath(request.dest)
@@ -169,6 +180,8 @@ def _names_for(spec: FeatureSpec, members: list[Member]) -> list[str] | None:
     labels file is checked here, not only when a worker loads it."""
     names = class_names(spec)
     scores = next((m.class_scores for m in members if m.class_scores is not None), None)
+    if names is not None and scores is None and members:
+        return None                                    # an embedding model: nothing to name (_labels_note says so)
     if names is not None and scores is not None and len(names) != len(scores):
         raise ModelUnavailable(f"The labels file {spec.labels} has {len(names)} lines but the model gives "
                                f"{len(scores)} scores; pass the labels that belong to {spec.describe()}.")

@@ -53,3 +53,21 @@ def test_an_executor_that_does_not_exist_is_refused_with_a_sentence(tmp_path):
     path.write_text('[engine]\nexecutor = "slurm"\n')
     with pytest.raises(ConfigError, match=r"engine.executor in .*c.toml must be one of local, ray"):
         resolve({}, path)
+
+
+def test_paths_in_a_settings_file_expand_home_and_variables_and_errors_name_their_source(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "m.tflite").write_bytes(b"a model")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MODELS", str(home / "models"))
+    config = tmp_path / "c.toml"
+    config.write_text('[features]\nmodel = "~/models/m.tflite"\nlabels = "$MODELS/m.tflite"\n')
+    settings = resolve({}, config)
+    assert settings.features_model == str(home / "models" / "m.tflite") == settings.features_labels
+    config.write_text('[features]\nmodel = "~/models/missing.tflite"\n')
+    with pytest.raises(ConfigError, match=rf"Setting features.model in {config}: the file .*missing.tflite does not "
+                                          r"exist. \(It was given as '~/models/missing.tflite'.\)"):
+        resolve({}, config)
+    with pytest.raises(ConfigError, match=r"^--model: the file .*gone.tflite does not exist"):
+        resolve({"features.model": str(tmp_path / "gone.tflite")}, None, {"features.model": "--model"})

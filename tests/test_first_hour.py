@@ -340,3 +340,15 @@ def test_organize_config_prints_every_setting_as_valid_toml(tmp_path):
     assert resolve({}, path) == resolve({})
     path.write_text("[sampling]\nfsp = 2\n")
     assert "`organize config` prints every valid one" in run(tmp_path, "--config", path)[0].output
+
+
+@needs_models
+def test_labels_with_an_embedding_model_are_said_to_be_unused(tmp_path):
+    from .conftest import LABELS
+    root = tmp_path / "lib"
+    for i in range(2):
+        write_video(root / f"v{i}.mp4", [1 + i, 3], seconds_each=1.0, seed=i)
+    _, data = run(root, "--dry-run", "--json", "--clusters", "1", "--labels", LABELS, *MODEL)
+    said = " ".join(data["warnings"])
+    assert f"The labels file {LABELS} was not used" in said and "no class scores" in said, said
+    assert "no class names" in said

@@ -113,10 +113,10 @@ def test_a_bad_labels_file_is_caught_when_every_analysis_comes_from_the_cache(li
     short.write_text("\n".join(LABELS.read_text().splitlines()[:10]) + "\n")
     latin = tmp_path / "latin.txt"
     latin.write_bytes(LABELS.read_bytes().replace(b"tench", "t\u00e9nch".encode("latin-1")))
-    for labels, said in ((short, "has 10 lines but the model gives 1001 scores"), (latin, "not UTF-8"),
-                         (tmp_path / "missing.txt", "does not exist")):
+    for labels, said, code in ((short, "has 10 lines but the model gives 1001 scores", 1), (latin, "not UTF-8", 1),
+                               (tmp_path / "missing.txt", "--labels: the file", 2)):
         result = invoke(library, "--dry-run", "--model", MNV2, "--labels", labels, "--settle-seconds", "0")
-        assert result.exit_code == 1 and said in result.output, result.output
+        assert result.exit_code == code and said in result.output, result.output
 
 
 def test_a_folder_tree_nested_1100_deep_is_walked(tmp_path):

@@ -99,7 +99,7 @@ class TFLiteBackend:
         self._in_dtype, self._in_quant = inp["dtype"], inp.get("quantization", (0.0, 0))
         width = int(np.prod(out["shape"][1:]))
         self.labels = self._labels(labels_path, width)
-        self._features = _feature_map(probe) if (labels_path or width in CLASS_COUNTS) else None
+        self._features = _feature_map(probe) if (self.labels or width in CLASS_COUNTS) else None
         self.classifier = self._features is not None
         self._it, self._batch = probe, 1
         if batch > 1:
@@ -117,6 +117,8 @@ class TFLiteBackend:
         if not labels_path:
             return None
         names = read_labels(labels_path)
+        if len(names) != width and width not in CLASS_COUNTS:
+            return None          # an embedding model: no class scores to name (the run says the labels went unused)
         if len(names) != width:
             raise ModelUnavailable(f"The labels file {labels_path} has {len(names)} lines but the model gives "
                                    f"{width} scores; pass the labels that belong to {self.path.name}.")
