@@ -26,7 +26,7 @@ from .layout import Layout
 log = logging.getLogger(__name__)
 
 CLOSING = ("done", "failed", "skipped", "rolled_back")
-KINDS = ("run", "ends", "intent", "tmp", "mkdir", "end") + CLOSING
+KINDS = ("run", "ends", "intent", "tmp", "mkdir", "rmdir", "end") + CLOSING
 
 
 def new_run_id() -> str:
@@ -104,7 +104,7 @@ def _valid(record) -> bool:
         return False
     if record["type"] == "intent":
         return all(_place(record.get(k)) for k in ("from", "to")) and isinstance(record.get("ino"), int)
-    if record["type"] == "mkdir":
+    if record["type"] in ("mkdir", "rmdir"):
         return _place([record.get("base"), record.get("rel")])
     return True
 

@@ -296,9 +296,10 @@ def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
                 refuse_state_folder(d, what, layout)
             journal.write({"type": "ends", "root": fsops.dir_identity(ends.root),
                            "dest": fsops.dir_identity(ends.dest)})
-            for op, move in enumerate(plan.moves):
-                move_one(journal, ends, op, ("root", move.src), ("dest", move.dst),
-                         (move.size, move.mtime_ns, move.ino), move.cluster, report, move.src)
+            moved = [move.src for op, move in enumerate(plan.moves)
+                     if move_one(journal, ends, op, ("root", move.src), ("dest", move.dst),
+                                 (move.size, move.mtime_ns, move.ino), move.cluster, report, move.src)]
+            report.removed_dirs = remove_emptied(journal, ends.root, moved)
         except JournalError as exc:
             raise JournalError(f"{exc} {report.moved} file(s) of this plan were moved before that.") from None
         finally:
@@ -306,6 +307,27 @@ def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
         journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
                        "failed": len(report.failed)})
     return report
+
+
+def remove_emptied(journal: Journal, root: Dir, moved: list[str]) -> int:
+    """Remove the folders under root that this run emptied: it moved a file out of them and nothing is left. A
+    folder that was empty before is never touched (no file of this run was in it), nor root itself. Deepest first,
+    each journaled (`rmdir`) before it goes, so undo knows (moving the files back recreates them)."""
+    folders = {parts[:i] for rel in moved for parts in [PurePosixPath(rel).parts[:-1]]
+               for i in range(1, len(parts) + 1)}
+    removed = 0
+    for parts in sorted(folders, key=len, reverse=True):
+        try:
+            with fsops.walk(root, list(parts[:-1])) as parent, fsops.sub_dir(parent, parts[-1]) as folder:
+                if os.listdir(folder.fd):
+                    continue
+                journal.write({"type": "rmdir", "base": "root", "rel": "/".join(parts)})
+                os.rmdir(parts[-1], dir_fd=parent.fd)
+                fsops.fsync_dir(parent)
+                removed += 1
+        except OSError:                   # gone, no longer empty, or a link now: left as it is
+            continue
+    return removed
 
 
 def refuse_state_folder(folder: str | Dir, what: str, layout: Layout) -> None:

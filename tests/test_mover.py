@@ -413,8 +413,8 @@ def test_undo_after_a_library_folder_became_a_symlink_moves_nothing_outside(tmp_
     assert apply(plan).moved == 2
     outside = tmp_path / "outside"
     outside.mkdir()
-    os.rmdir(root / "sub")
-    os.symlink(outside, root / "sub")
+    assert not (root / "sub").exists(), "the apply removed the folder it emptied"
+    os.symlink(outside, root / "sub")                  # and a link to elsewhere took its name
     report = undo(root)
     assert list(outside.iterdir()) == [] and report.moved == 0 and len(report.failed) == 2
     assert all("symbolic link" in r for _, r in report.failed)
@@ -456,3 +456,23 @@ def test_a_plan_with_moves_into_organizer_state_is_refused_before_anything_moves
     with pytest.raises(ManifestError):
         mover.apply_plan(Plan(plan.root, plan.dest, "", {}, plan.clusters, moves))
     assert not Layout.of(root).journal_dir.exists() or not list(Layout.of(root).journal_dir.iterdir())
+
+
+def test_apply_removes_the_folders_it_emptied_and_undo_brings_them_back(tmp_path):
+    """phone/ and films/trips/ are emptied by the run and removed (journaled); new/ was empty before and stays;
+    films/ keeps a file the plan leaves alone. Undo puts every file back into its folder."""
+    root = tmp_path / "lib"
+    make_library(root / "phone", [b"a.mp4", b"b.mp4"], [10, 20])
+    make_library(root / "films" / "trips", [b"c.mp4"], [30])
+    (root / "films" / "notes.txt").write_text("mine")
+    (root / "new").mkdir()
+    before = files(root)
+    plan = make_plan(root, tmp_path / "out")
+    report = apply(plan)
+    assert report.moved == 3 and report.removed_dirs == 2          # phone and films/trips
+    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if ".organizer" not in p.parts)
+    assert left == ["films", "films/notes.txt", "new"]
+    journal = next(Layout.of(root).journal_dir.glob("*.jsonl")).read_text()
+    assert '"type": "rmdir", "base": "root", "rel": "phone"' in journal
+    assert undo(root).moved == 3 and files(root) == before
+    assert (root / "new").is_dir()
