@@ -151,6 +151,7 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
             found_drift = _drift(members, assigned, known, clusters, rules.seed)
             if found_drift is not None and found_drift.suggested:
                 warnings.append(found_drift.sentence())
+    distances_of = centre_distances(members, assigned, clusters if mode == "assign" else ClusterSet())
     fresh_names = {n for n in assigned.values() if n not in known and n != UNSORTED}
     if rules.naming == "labels" and not class_names and fresh_names:
         warnings.append("The feature model gives no class names (an embedding model or random weights); "
@@ -263,6 +264,36 @@ def assign_new(members: list[Member], folder_of: dict[str, str | None], clusters
     for i in far:
         assigned.setdefault(waiting[i].rel, UNSORTED)
     return assigned, found
+
+
+def centre_distances(members: list[Member], assigned: dict[str, str], stored: ClusterSet) -> dict[str, float]:
+    """The one definition of a video's distance, used by the manifest, --json and the report: the cosine distance
+    between the video and the centre of the cluster it is placed in. For a cluster that existed before this run
+    (in `stored`), the stored centroid, in the stored library space: what the max_distance rule compared. For a
+    cluster made in this run (a first run, a recluster, a group opened from waiting videos), the centre of its
+    members, in the library space of this run. A video in _unsorted has no cluster: its distance is to the nearest
+    centre (why it waits)."""
+    by_cluster: dict[str, list[Member]] = {}
+    for m in members:
+        by_cluster.setdefault(assigned.get(m.rel) or UNSORTED, []).append(m)
+    if not members:
+        return {}
+    now = library_mean([m.vector for m in members])
+    stored_mean = stored.mean if stored.mean is not None else now
+    centres = {c.name: (stored_mean, c.centroid) for c in stored.rows if c.centroid is not None}
+    for name, group in by_cluster.items():
+        if name != UNSORTED and name not in centres:
+            centres[name] = (now, l2n(prepare(np.stack([m.vector for m in group]), now).mean(0)))
+    out: dict[str, float] = {}
+    for name, group in by_cluster.items():
+        vectors = np.stack([m.vector for m in group])
+        if name != UNSORTED:
+            mean, centre = centres[name]
+            out.update(zip((m.rel for m in group), distances(prepare(vectors, mean), centre)[:, 0].tolist()))
+        elif centres:
+            near = np.min([distances(prepare(vectors, mean), centre)[:, 0] for mean, centre in centres.values()], 0)
+            out.update(zip((m.rel for m in group), near.tolist()))
+    return out
 
 
 def _new_groups(vectors: list[np.ndarray], mean: np.ndarray, rules: Rules) -> list[list[int]]:

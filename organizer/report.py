@@ -12,11 +12,7 @@ import os
 import shlex
 from pathlib import Path
 
-import numpy as np
-
-from .clustering import distances, prepare
 from .images import data_uri
-from .keyframes import l2n
 from .outputs import REPORT_MARK, write_output
 from .pipeline import Planned
 
@@ -39,32 +35,17 @@ def _e(text: object) -> str:
     return html.escape(os.fsencode(str(text)).decode("utf-8", "replace"), quote=True)
 
 
-def centre_distances(planned: Planned) -> dict[str, float]:
-    """Each video's cosine distance to the centre of the cluster it goes to, in the library's centred space: the
-    stored centroid where the video was assigned to one, else the centre of its cluster in this plan."""
-    results = planned.results
-    if not results:
-        return {}
-    assigned = planned.placement.assigned
-    x = prepare(np.stack([r.analysis.vector for r in results]), planned.placement.clusters.mean)
-    out = dict(planned.placement.distances)
-    for name in set(assigned.values()):
-        rows = [i for i, r in enumerate(results) if assigned[r.video.rel] == name]
-        centre = l2n(x[rows].mean(0))
-        for i in rows:
-            out.setdefault(results[i].video.rel, float(distances(x[i], centre)[0, 0]))
-    return out
-
-
 def _video(r, planned: Planned, dist: float | None, far: float, dst_of: dict) -> str:
     a = r.analysis
     dst = dst_of.get(r.video.rel)
     where = f"&rarr; {_e(dst)}" if dst else "already in place"
     strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>" for t, th in zip(a.keyframes.times,
                                                                                          a.thumbnails))
+    waiting = planned.placement.assigned.get(r.video.rel) == "_unsorted"
     off = dist is not None and dist > far
-    note = "" if dist is None else f" &middot; <span class={'flag' if off else 'd'}>distance {dist:.2f}" + (
-        " (far from its cluster's centre)" if off else "") + "</span>"
+    what = "distance to the nearest cluster" if waiting else "distance"
+    note = "" if dist is None else f" &middot; <span class={'flag' if off else 'd'}>{what} {dist:.2f}" + (
+        "" if not off else " (over the limit: it waits)" if waiting else " (far from its cluster's centre)") + "</span>"
     link = Path(planned.plan.root, r.video.rel).as_uri()
     return (f"<article class='video{' far' if off else ''}'><div class=strip>{strip}</div>"
             f"<p class=name><a href='{_e(link)}'>{_e(r.video.rel)}</a></p>"
@@ -78,7 +59,7 @@ def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = N
     names = sorted(set(placement.assigned.values()))
     dst_of = {m.src: m.dst for m in plan.moves}
     far = float(plan.settings.get("placement.max_distance", 0.7))
-    dist = centre_distances(planned)
+    dist = placement.distances          # the one definition (placement.centre_distances), as in the manifest
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>", REPORT_MARK.decode(),
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
            f"<title>organize: {_e(plan.root)}</title><style>{CSS}</style></head><body>",

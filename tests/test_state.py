@@ -402,3 +402,51 @@ def test_after_an_undo_that_restored_everything_the_next_run_plans_from_scratch(
     assert result.exit_code == 0, result.output
     assert not any("renamed" in w for w in data["warnings"]), data["warnings"]
     assert data["mode"] == "cluster" and data["planned"] == 6 and data["in_place"] == 0
+
+
+def report_distances(report: Path) -> dict[str, float]:
+    """video path -> the distance the HTML report prints for it."""
+    import re
+    text = report.read_text()
+    found = {}
+    for article in text.split("<article")[1:]:
+        name = re.search(r"<p class=name><a [^>]*>([^<]*)</a>", article).group(1)
+        d = re.search(r"distance (\d+\.\d+)", article)
+        found[name] = float(d.group(1)) if d else None
+    return found
+
+
+def manifest_distances(path: str) -> dict[str, float | None]:
+    return {m["src"]: m["distance"] for m in json.loads(Path(path).read_text())["moves"]}
+
+
+@needs_models
+def test_distances_agree_in_the_manifest_json_and_report_on_a_first_run(tmp_path):
+    root = tmp_path / "lib"
+    for i, (name, scenes) in enumerate(GROUPS.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    result, data = run(root, "--clusters", "3", "--json", "--dry-run", *MODEL)
+    assert result.exit_code == 0, result.output
+    in_manifest = manifest_distances(data["manifest"])
+    assert len(in_manifest) == 6 and all(d is not None and 0 <= d <= 0.7 for d in in_manifest.values()), in_manifest
+    shown = report_distances(Path(data["report"]))
+    assert {k: round(v, 2) for k, v in in_manifest.items()} == shown
+
+
+@needs_models
+def test_a_cluster_opened_at_night_reports_distances_to_its_own_centre(organized):
+    root, _ = organized
+    write_video(root / "violet-a.mp4", [7, 8], seconds_each=2.0, seed=31)
+    write_video(root / "violet-b.mp4", [7, 8], seconds_each=2.0, seed=32)
+    result, data = run(root, "--clusters", "auto", "--json", "--dry-run", *MODEL)
+    assert result.exit_code == 0 and data["mode"] == "assign", result.output
+    new = {n["path"]: n for n in data["new"]}
+    opened = {n["cluster"] for n in new.values()}
+    assert len(opened) == 1 and opened.pop() not in ("_unsorted",), new
+    in_manifest = manifest_distances(data["manifest"])
+    for path, item in new.items():
+        assert item["distance"] is not None and item["distance"] <= 0.7, "opened under max_distance 0.7"
+        assert item["distance"] == round(in_manifest[path], 4)
+    shown = report_distances(Path(data["report"]))
+    assert all(shown[p] == round(in_manifest[p], 2) for p in new)
