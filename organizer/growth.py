@@ -69,10 +69,13 @@ class Drift:
     def suggested(self) -> bool:
         return self.fresh - self.current > DRIFT_MARGIN
 
+    clusters: int = 0     # the k both were measured at: the suggestion names exactly that command
+
     def sentence(self) -> str:
-        return (f"The clusters fit their videos less well than a fresh clustering would (silhouette {self.current:.2f} "
-                f"against {self.fresh:.2f}): --recluster would regroup the library, moving {self.moves} of "
-                f"{self.videos} videos.")
+        return (f"The clusters fit their videos less well than a fresh clustering into as many clusters would "
+                f"(silhouette {self.current:.2f} against {self.fresh:.2f}): --recluster --clusters {self.clusters} "
+                f"would regroup the library into {self.clusters} clusters, moving {self.moves} of {self.videos} "
+                "videos (measured, not guessed).")
 
 
 def drift(x: np.ndarray, folders: list[str], seed: int = 0) -> Drift | None:
@@ -96,4 +99,4 @@ def drift(x: np.ndarray, folders: list[str], seed: int = 0) -> Drift | None:
     centroids = np.stack([l2n(x[fresh == c].mean(0)) for c in range(k)])
     mapping = match_clusters(fresh, folders, centroids, names, None)
     moves = sum(mapping.get(int(c)) != f for c, f in zip(fresh, folders))
-    return Drift(float(silhouette_score(x, current)), float(silhouette_score(x, fresh)), int(moves), len(x))
+    return Drift(float(silhouette_score(x, current)), float(silhouette_score(x, fresh)), int(moves), len(x), k)

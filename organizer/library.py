@@ -8,6 +8,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -162,9 +163,12 @@ class Library:
                 self._remember_stuck(planned.plan, applied)
                 if planned.changed or applied.moved or recovered:
                     self.refresh(planned.plan, settings)
+        advice = planned.placement.advice
+        with _after_moves("what advice was given"):
+            advice = self._once(planned.placement.advice, fresh_start=planned.plan.mode != "assign")
         report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
                              peak_rss_mib() + sum(getattr(executor, "peak_rss", [])),
-                             getattr(executor, "model_stats", {}))
+                             getattr(executor, "model_stats", {}), advice)
         with _after_moves("the run's record"):
             self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
                                             report.videos, len(report.new), report.moved,
@@ -173,6 +177,16 @@ class Library:
         log.info("run %s: %d videos, %d clusters, %d moves planned, %d skipped, %d downloading", self.layout.root,
                  report.videos, len(report.clusters), report.planned, len(report.skipped), len(report.downloading))
         return report
+
+    def _once(self, advice: tuple[str, ...], fresh_start: bool) -> tuple[str, ...]:
+        """The advice not given before in this library (a suggestion is said once, not every night; its numbers
+        may change from night to night, its kind does not). A clustering run starts the memory afresh."""
+        said = set() if fresh_start else set(json.loads(self.state.get_meta("advice_said") or "[]"))
+        fresh = tuple(a for a in advice if re.sub(r"[0-9.]+", "#", a) not in said)
+        said |= {re.sub(r"[0-9.]+", "#", a) for a in advice}
+        if self.cached and (fresh or fresh_start):
+            self.state.set_meta("advice_said", json.dumps(sorted(said)))
+        return fresh
 
     def write_manifest(self, plan: Plan, path: Path | None, keep: int = 50) -> Path:
         """The plan as JSON: a new file, or a manifest of ours replaced; never anything else. In the library's
@@ -280,7 +294,7 @@ class Library:
 
 
 def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_run: bool, applied,
-                recovered: int, memory_mib: float, model_stats: dict) -> RunReport:
+                recovered: int, memory_mib: float, model_stats: dict, advice: tuple[str, ...] = ()) -> RunReport:
     plan, placement = planned.plan, planned.placement
     to_move: dict[str, int] = {}
     for m in plan.moves:
@@ -302,7 +316,7 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         in_place=plan.in_place, skipped=skipped, downloading=tuple(plan.downloading),
         errors=tuple(Failure(p, r) for p, r in (applied.failed if applied else [])), recovered=recovered,
         frames=planned.frames, frames_reused=planned.reused, backend=planned.backend,
-        warnings=planned.notes + placement.warnings, seconds=planned.seconds, memory_mib=round(memory_mib),
+        warnings=planned.notes + placement.warnings + advice, seconds=planned.seconds, memory_mib=round(memory_mib),
         timings={**planned.timings, **model_stats}, settle_seconds=plan.settings.get("safety.settle_seconds", 600.0),
         recent=planned.recent, looks_finished=planned.looks_finished, copies=planned.copies,
         retry_at=_local_time(planned.retry_at),

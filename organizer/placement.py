@@ -53,6 +53,7 @@ class Placement:
     warnings: tuple[str, ...] = ()
     k_choice: str = ""                    # how the number of clusters was chosen (a clustering run)
     drift: Drift | None = None            # how well the folders fit, against a fresh clustering (later runs)
+    advice: tuple[str, ...] = ()          # suggestions, each said once per library (the caller remembers)
 
 
 def top_folder(path: str, dest: str, sep: str = "/") -> str | None:
@@ -136,6 +137,7 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
         warnings.append("No video is in a cluster folder any more; the library is clustered afresh.")
     usable = [c for c in clusters.rows if c.centroid is not None]
     distances_of: dict[str, float] = {}
+    advice: list[str] = []
     choice = ""
     found_drift = None
     if recluster or not usable:
@@ -146,11 +148,11 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
     else:
         mode = "assign"
         assigned, distances_of = assign_new(members, folder_of, clusters, class_names, rules)
-        warnings += _count_note(len(clusters.rows), rules.n_clusters)
+        advice += _count_note(len(clusters.rows), rules.n_clusters)
         if any(folder_of[m.rel] is None for m in members):       # new videos: not a no-op night
             found_drift = _drift(members, assigned, known, clusters, rules.seed)
             if found_drift is not None and found_drift.suggested:
-                warnings.append(found_drift.sentence())
+                advice.append(found_drift.sentence())
     distances_of = centre_distances(members, assigned, clusters if mode == "assign" else ClusterSet())
     fresh_names = {n for n in assigned.values() if n not in known and n != UNSORTED}
     if rules.naming == "labels" and not class_names and fresh_names:
@@ -158,7 +160,8 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
                         "clusters are numbered.")
     stay = frozenset(rel for rel, name in assigned.items() if folder_of.get(rel) == name)
     outside = frozenset(rel for rel, folder in folder_of.items() if not folder)
-    return Placement(assigned, stay, distances_of, mode, clusters, outside, tuple(warnings), choice, found_drift)
+    return Placement(assigned, stay, distances_of, mode, clusters, outside, tuple(warnings), choice, found_drift,
+                     tuple(advice))
 
 
 def _drift(members: list[Member], assigned: dict[str, str], known: set[str], clusters: ClusterSet, seed: int
@@ -178,10 +181,10 @@ def _count_note(existing: int, asked: int | None) -> list[str]:
     if asked is None or asked == existing:
         return []
     if asked > existing:
-        return [f"The library has {existing} clusters; --clusters {asked} lets new clusters open (up to {asked}) "
-                f"as new videos need them, and --recluster makes {asked} clusters of the whole library now."]
-    return [f"The library has {existing} clusters, more than --clusters {asked}; nothing is merged: --recluster "
-            f"makes {asked} clusters of the whole library."]
+        return [f"The library has {existing} clusters; --clusters {asked} is a ceiling, not a target: new clusters "
+                f"open (up to {asked}) only as new videos need them."]
+    return [f"The library has {existing} clusters, more than --clusters {asked}; a later run never merges "
+            "clusters by itself."]
 
 
 def cluster_all(members: list[Member], folder_of: dict[str, str | None], old_names: list[str],

@@ -158,7 +158,10 @@ def test_a_cluster_count_other_than_the_librarys_is_explained(tmp_path):
     run(root, "--clusters", "3", "--settle-seconds", "0", *MODEL)
     result, data = run(root, "--clusters", "5", "--json", "--settle-seconds", "0", *MODEL)
     assert data["mode"] == "assign"
-    assert any("The library has 3 clusters" in w and "--recluster makes 5" in w for w in data["warnings"])
+    assert any("The library has 3 clusters" in w and "ceiling, not a target" in w for w in data["warnings"])
+    assert not any("--recluster" in w for w in data["warnings"]), "no command is suggested that was not measured"
+    _, again = run(root, "--clusters", "5", "--json", "--settle-seconds", "0", *MODEL)
+    assert not any("The library has 3 clusters" in w for w in again["warnings"]), "said once, not every night"
 
 
 @needs_models

@@ -124,7 +124,8 @@ def test_a_nightly_run_with_new_videos_checks_the_fit_but_never_moves_between_cl
     new = Member("new.mp4", "n1", centres[0].astype(np.float32), None)
     p = place(scrambled + [new], ClusterSet(tuple(rows), mean, SPACE), Rules(max_distance=1.5), SPACE, None)
     assert p.drift is not None and p.drift.suggested
-    assert any("--recluster would regroup" in w for w in p.warnings)
+    assert any(f"--recluster --clusters {p.drift.clusters} would regroup the library into {p.drift.clusters} "
+               "clusters" in w for w in p.advice), "the advice names exactly the command that was measured"
     assert all(p.assigned[m.rel] == m.folder for m in scrambled), "nothing moves between clusters"
 
 
