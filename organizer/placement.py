@@ -17,9 +17,8 @@ from .clustering import (VideoClusterer, cluster_names, distances, library_mean,
 from . import scale
 from .growth import Drift, drift, groups
 from .keyframes import l2n
-from .types import ClusterRow, ClusterSet
+from .types import UNSORTED, ClusterRow, ClusterSet
 
-UNSORTED = "_unsorted"     # where far-off videos wait when no cluster fits and no new cluster may open
 
 
 @dataclass(frozen=True)

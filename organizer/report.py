@@ -13,6 +13,8 @@ import shlex
 from pathlib import Path
 
 from .images import data_uri
+from .summary import clusters_line
+from .types import UNSORTED
 from .outputs import REPORT_MARK, write_output
 from .pipeline import Planned
 
@@ -41,7 +43,7 @@ def _video(r, planned: Planned, dist: float | None, far: float, dst_of: dict) ->
     where = f"&rarr; {_e(dst)}" if dst else "already in place"
     strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>" for t, th in zip(a.keyframes.times,
                                                                                          a.thumbnails))
-    waiting = planned.placement.assigned.get(r.video.rel) == "_unsorted"
+    waiting = planned.placement.assigned.get(r.video.rel) == UNSORTED
     off = dist is not None and dist > far
     what = "distance to the nearest cluster" if waiting else "distance"
     note = "" if dist is None else f" &middot; <span class={'flag' if off else 'd'}>{what} {dist:.2f}" + (
@@ -56,27 +58,32 @@ def _video(r, planned: Planned, dist: float | None, far: float, dst_of: dict) ->
 def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = None) -> str:
     """The report as a string. Everything taken from file names or settings is escaped."""
     plan, results, placement = planned.plan, planned.results, planned.placement
-    names = sorted(set(placement.assigned.values()))
+    names = sorted(set(placement.assigned.values()), key=lambda n: (n == UNSORTED, n))      # _unsorted last
     dst_of = {m.src: m.dst for m in plan.moves}
     far = float(plan.settings.get("placement.max_distance", 0.7))
     dist = placement.distances          # the one definition (placement.centre_distances), as in the manifest
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>", REPORT_MARK.decode(),
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
            f"<title>organize: {_e(plan.root)}</title><style>{CSS}</style></head><body>",
-           f"<h1>{'Planned' if dry_run else 'Applied'}: {len(results)} videos in {len(names)} clusters</h1>",
+           f"<h1>{'Planned' if dry_run else 'Applied'}: "
+           f"{_e(clusters_line(len(results), [(c.name, c.size) for c in plan.clusters]))}</h1>",
            f"<p class=meta>Library {_e(plan.root)} &rarr; {_e(plan.dest)} &middot; {_e(plan.created)} &middot; "
            f"{len(plan.moves)} moves, {plan.in_place} already in place, {len(plan.skipped)} skipped, "
            f"{len(plan.downloading)} still downloading</p>"]
     if placement.k_choice:
         out.append(f"<p id=k>Number of clusters: {_e(placement.k_choice)}.</p>")
+    said = planned.notes + placement.warnings + placement.advice
+    if said:
+        out.append("<section id=warnings><h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in said)
+                   + "</ul></section>")
     if dry_run and manifest and plan.moves:
         out.append(f"<p id=apply>To apply this plan: <code>organize apply {_e(shlex.quote(manifest))}</code></p>")
     for name in names:
         members = [r for r in results if placement.assigned[r.video.rel] == name]
-        alone = " <span class=flag>(one video)</span>" if len(members) == 1 and len(results) > 1 else ""
+        alone = len(members) == 1 and len(results) > 1 and name != UNSORTED       # a cluster of one: flagged
         out.append(f"<section class=cluster data-cluster='{_e(name)}'><h2>{_e(name)} "
-                   f"<small>({len(members)} video{'s' if len(members) != 1 else ''})</small>{alone}</h2>"
-                   "<div class=videos>")
+                   f"<small{' class=flag' if alone else ''}>({len(members)} video{'s' if len(members) != 1 else ''})"
+                   "</small></h2><div class=videos>")
         out += [_video(r, planned, dist.get(r.video.rel), far, dst_of) for r in members]
         out.append("</div></section>")
     out += _lists(planned)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from .types import Failure
+from .types import UNSORTED, Failure
+
+
+def clusters_line(videos: int, clusters: list[tuple[str, int]]) -> str:
+    """'25 videos in 3 clusters; 4 wait in _unsorted': the same words in the summary and in the report (_unsorted
+    is not a cluster)."""
+    real = [name for name, _ in clusters if name != UNSORTED]
+    waiting = sum(size for name, size in clusters if name == UNSORTED)
+    line = f"{videos} video{'s' if videos != 1 else ''} in {len(real)} cluster{'s' if len(real) != 1 else ''}"
+    return line + (f"; {waiting} wait{'s' if waiting == 1 else ''} in {UNSORTED}" if waiting else "")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+UNSORTED = "_unsorted"     # where far-off videos wait when no cluster fits and no new cluster may open
+
 
 @dataclass(frozen=True)
 class VideoFile:

@@ -299,7 +299,8 @@ def test_the_report_helps_decide(tmp_path):
     assert "Number of clusters: 2 clusters, as asked." in html
     assert f"organize apply {data['manifest']}" in html
     assert html.count("distance 0.") + html.count("distance 1.") == 5
-    assert "(one video)" in html
+    assert "<small class=flag>(1 video)</small>" in html, "a cluster of one is flagged, once"
+    assert "(one video)" not in html
     assert (root / "odd one.mp4").as_uri() in html.replace("&#x27;", "'")
     assert "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite" in html and ">features.weights<" not in html
 

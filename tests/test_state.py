@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sqlite3
@@ -411,7 +412,7 @@ def report_distances(report: Path) -> dict[str, float]:
     found = {}
     for article in text.split("<article")[1:]:
         name = re.search(r"<p class=name><a [^>]*>([^<]*)</a>", article).group(1)
-        d = re.search(r"distance (\d+\.\d+)", article)
+        d = re.search(r"distance(?: to the nearest cluster)? (\d+\.\d+)", article)
         found[name] = float(d.group(1)) if d else None
     return found
 
@@ -450,3 +451,32 @@ def test_a_cluster_opened_at_night_reports_distances_to_its_own_centre(organized
         assert item["distance"] == round(in_manifest[path], 4)
     shown = report_distances(Path(data["report"]))
     assert all(shown[p] == round(in_manifest[p], 2) for p in new)
+
+
+@needs_models
+def test_summary_json_manifest_and_report_agree_on_counts_distances_and_warnings(tmp_path):
+    """One run, rendered four ways. A video that fits no group waits in _unsorted (not a cluster, listed last)."""
+    import re
+    root = tmp_path / "lib"
+    for i, (name, scenes) in enumerate(GROUPS.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    write_video(root / "odd.mp4", [np.full((120, 160, 3), 250, np.uint8), 9], seconds_each=2.0, seed=40)
+    result, data = run(root, "--json", "--dry-run", *MODEL)             # auto
+    assert result.exit_code == 0, result.output
+    text, _ = run(root, "--dry-run", *MODEL)                            # the same plan, as a person reads it
+    manifest = json.loads(Path(data["manifest"]).read_text())
+    report = Path(data["report"]).read_text()
+    real = [c for c in data["clusters"] if c["name"] != "_unsorted"]
+    waiting = sum(c["size"] for c in data["clusters"] if c["name"] == "_unsorted")
+    line = f"7 videos in {len(real)} clusters" + (f"; {waiting} wait{'s' if waiting == 1 else ''} in _unsorted"
+                                                    if waiting else "")
+    assert line in " ".join(text.output.split()) and f"Planned: {line}</h1>" in report
+    assert waiting and [c["name"] for c in manifest["clusters"]] == sorted(c["name"] for c in manifest["clusters"])
+    headings = re.findall(r"data-cluster='([^']*)'", report)
+    assert headings[-1] == "_unsorted" and "(one video)" not in report
+    in_manifest = {m["src"]: m["distance"] for m in manifest["moves"]}
+    shown = report_distances(Path(data["report"]))
+    assert {k: round(v, 2) for k, v in in_manifest.items()} == {k: v for k, v in shown.items() if k in in_manifest}
+    for warning in data["warnings"]:
+        assert html.escape(warning, quote=True) in report

@@ -10,7 +10,8 @@ import unicodedata
 
 import click
 
-from ..summary import MoveReport, RunReport
+from ..summary import MoveReport, RunReport, clusters_line
+from ..types import UNSORTED
 
 _BIDI = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
 
@@ -88,10 +89,10 @@ def print_run(report: RunReport, verbose: bool) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"{plural(report.videos, 'video')} in {plural(len(report.clusters), 'cluster')}")
+    table = Table(title=clusters_line(report.videos, [(c.name, c.size) for c in report.clusters]))
     for col, justify in (("cluster", "left"), ("videos", "right"), ("to move", "right")):
         table.add_column(col, justify=justify)
-    for c in report.clusters:
+    for c in sorted(report.clusters, key=lambda c: (c.name == UNSORTED, c.name)):
         table.add_row(_m(c.name), str(c.size), str(c.to_move))
     if report.clusters:
         out.print(table)
