@@ -126,17 +126,21 @@ def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executo
         else:
             paths.append(os.fspath(given))
     names = folder_names(paths, out_dir)
-    jobs = []
+    jobs, done = [], {}
     for path in paths:
         if not os.path.isfile(path):
-            yield Exported(path, None, reason="does not exist or is not a regular file")
+            done[path] = Exported(path, None, reason="does not exist or is not a regular file")
             continue
         jobs.append(Job(path, path, os.path.getsize(path), path, task="export"))
-    if not jobs:
-        return                                       # nothing to analyse: no model is loaded
-    executor = executor or make_executor(settings, spec, params, debug)
-    for outcome in executor.run(jobs):
-        yield _exported(outcome, Path(out_dir) / names[outcome.job.path])
+    # Results come in the order the workers finish; they are given in the order the videos were named.
+    order, nxt = list(dict.fromkeys(paths)), 0
+    outcomes = (executor or make_executor(settings, spec, params, debug)).run(jobs) if jobs else ()
+    for outcome in outcomes:
+        done[outcome.job.path] = _exported(outcome, Path(out_dir) / names[outcome.job.path])
+        while nxt < len(order) and order[nxt] in done:
+            yield done.pop(order[nxt])
+            nxt += 1
+    yield from (done[p] for p in order[nxt:] if p in done)
 
 
 def _exported(outcome: Outcome, folder: Path) -> Exported:

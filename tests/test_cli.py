@@ -275,3 +275,20 @@ def test_progress_counts_each_video_analysed(library, recording_progress):
         ["empty.mp4", "fake.mp4", "red-a.mp4", "green-a.mp4", "blue-a.mp4",
          "sub/red-b.mp4", "sub/green-b.mp4", "sub/blue-b.mp4"])
     assert recording_progress.calls[-1] == ("finish",) and report.videos == 6
+
+
+def test_keyframes_are_reported_in_the_order_the_videos_were_named(tmp_path):
+    """Workers finish in any order; the export is told in the order of the arguments (a missing one in its place)."""
+    from organizer.config import Settings
+    from organizer.export import export_videos
+    from organizer.workers import Outcome
+
+    class Backwards:
+        def run(self, jobs):
+            for job in reversed(list(jobs)):
+                yield Outcome(job, failure=f"{os.path.basename(job.path)} was read last-first")
+    for name in ("c.mp4", "a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    named = [tmp_path / "c.mp4", tmp_path / "gone.mp4", tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    told = [os.path.basename(e.video) for e in export_videos(named, Settings(), tmp_path / "out", Backwards())]
+    assert told == ["c.mp4", "gone.mp4", "a.mp4", "b.mp4"]
