@@ -262,6 +262,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
+def user_config() -> Path | None:
+    """$XDG_CONFIG_HOME/organizer/config.toml (~/.config/organizer/config.toml), if it exists: the settings a user
+    keeps for every run (a model path for cron, say). --config FILE is read instead of it."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    path = Path(base) / "organizer" / "config.toml"
+    return path if os.path.lexists(path) else None
+
+
 def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None = None,
             flag_names: dict[str, str] | None = None) -> Settings:
     """Build Settings: a flag that was given beats the config file, which beats the default.

@@ -32,8 +32,10 @@ needs_models = pytest.mark.skipif(not (MNV1.exists() and MNV2.exists()) and not 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_model_cache(tmp_path_factory):
-    """Converted models go to a cache of this test session, never the user's ~/.cache/organizer."""
+    """Converted models go to a cache of this test session, never the user's ~/.cache/organizer; and the user's own
+    ~/.config/organizer/config.toml is never read (an empty XDG_CONFIG_HOME)."""
     os.environ["ORGANIZER_CACHE_DIR"] = str(tmp_path_factory.mktemp("organizer-cache"))
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
 
 
 def scene_image(scene: int, size=(160, 120)) -> np.ndarray:

@@ -71,3 +71,19 @@ def test_paths_in_a_settings_file_expand_home_and_variables_and_errors_name_thei
         resolve({}, config)
     with pytest.raises(ConfigError, match=r"^--model: the file .*gone.tflite does not exist"):
         resolve({"features.model": str(tmp_path / "gone.tflite")}, None, {"features.model": "--model"})
+
+
+def test_the_users_settings_file_is_read_and_shown(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from organizer.cli import main
+    from organizer.cli.app import settings_from
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "organizer").mkdir()
+    (tmp_path / "organizer" / "config.toml").write_text("seed = 7\n[placement]\nmax_distance = 0.5\n")
+    assert settings_from(None).seed == 7 and settings_from(None, seed=3).seed == 3     # a flag still wins
+    other = tmp_path / "other.toml"
+    other.write_text("seed = 9\n")
+    assert settings_from(str(other)).seed == 9 and settings_from(str(other)).placement_max_distance == 0.7
+    shown = CliRunner().invoke(main, ["config"]).output
+    assert shown.startswith(f"# read from {tmp_path / 'organizer' / 'config.toml'}") and "max_distance = 0.5" in shown

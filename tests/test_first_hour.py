@@ -311,7 +311,7 @@ def test_the_readme_install_and_cron_lines_work_as_written():
     assert len(install.splitlines()) == 1 and "python3 -m venv" in install and "pip install ." in install
     assert "python3 -m pip install ." not in README
     cron = [ln for ln in README.splitlines() if re.match(r"^\d+ \d+ \* \* \*", ln)]
-    assert cron and all(ln.split()[5].startswith(("/", "$HOME")) for ln in cron), "cron needs a full path"
+    assert cron and all("$HOME/.local/organizer/bin/organize" in ln for ln in cron), "cron needs a full path"
     assert "ExecStart=%h/.local/organizer/bin/organize" in README
 
 
@@ -356,3 +356,35 @@ def test_labels_with_an_embedding_model_are_said_to_be_unused(tmp_path):
     said = " ".join(data["warnings"])
     assert f"The labels file {LABELS} was not used" in said and "no class scores" in said, said
     assert "no class names" in said
+
+
+
+@needs_models
+def test_the_readme_cron_line_works_as_written_in_a_clean_environment(tmp_path):
+    """A fresh home (no ~/.cache), nothing in the environment but HOME and a minimal PATH, offline settings in
+    ~/.config/organizer/config.toml: the README's cron line, word for word, organizes the download folder, writes
+    its JSON and its log; a failing night leaves its reason in the log. Then undo, as the README says."""
+    home = tmp_path / "home"
+    library = home / "Downloads" / "videos"
+    for i in range(4):
+        write_video(library / f"clip{i}.mp4", [1 + i % 2, 3 + i % 2], seconds_each=1.0, seed=i)
+    (home / ".local" / "organizer").mkdir(parents=True)
+    (home / ".local" / "organizer" / "bin").symlink_to(Path(sys.executable).parent)   # the README's install place
+    (home / ".config" / "organizer").mkdir(parents=True)
+    (home / ".config" / "organizer" / "config.toml").write_text(f'[features]\nmodel = "{MNV1}"\n')
+    line = next(ln for ln in README.splitlines() if re.match(r"^\d+ \d+ \* \* \*", ln))
+    command = line.split(None, 5)[5]
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "sh", "-c", command],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == "", proc.stderr
+    night = json.loads((home / ".cache" / "organize.json").read_text().splitlines()[-1])
+    assert night["exit_code"] == 0 and night["moved"] == 4 and "run " in (home / ".cache" / "organize.log").read_text()
+    (home / ".config" / "organizer" / "config.toml").write_text('[features]\nmodel = "~/gone.tflite"\n')
+    proc = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "sh", "-c", command],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1 and "gone.tflite does not exist" in (home / ".cache" / "organize.log").read_text()
+    undo = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "sh", "-c",
+                           "$HOME/.local/organizer/bin/organize undo $HOME/Downloads/videos"],
+                          capture_output=True, text=True, timeout=600)
+    assert undo.returncode == 0 and sorted(p.name for p in library.glob("*.mp4")) == [f"clip{i}.mp4" for i in range(4)]

@@ -12,7 +12,7 @@ import sys
 import click
 
 from .. import __version__
-from ..config import Settings, resolve
+from ..config import Settings, resolve, user_config
 from ..errors import OrganizerError
 from .output import shown
 
@@ -103,7 +103,9 @@ def model_options(f):
 
 
 def settings_from(config_file, **flags) -> Settings:
-    """Settings from the flags given and the settings file; a bad flag value is named by its flag (exit 2)."""
+    """Settings from the flags given and the settings file (--config, else ~/.config/organizer/config.toml when it
+    exists); a bad flag value is named by its flag (exit 2)."""
+    config_file = config_file or user_config()
     names = {key: "--" + flag.replace("_", "-") for flag, key in FLAG_SETTINGS.items()}
     return resolve({FLAG_SETTINGS[k]: v for k, v in flags.items() if k in FLAG_SETTINGS}, config_file, names)
 
@@ -160,7 +162,17 @@ def fail(exc: OrganizerError, debug: bool, as_json: bool = False) -> None:
     if as_json:
         click.echo(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
     click.echo(f"Error: {shown(exc)}", err=True)
+    _to_log_files(logging.ERROR, f"{exc} (exit {exc.exit_code})")
     sys.exit(exc.exit_code)
+
+
+def _to_log_files(level: int, message: str) -> None:
+    """A line for the --log file only (the terminal has had it already): a failed cron run leaves its reason in
+    the log, not only in the JSON."""
+    record = logging.LogRecord("organizer", level, __file__, 0, message, (), None)
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "organize", False) and isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

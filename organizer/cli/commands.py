@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..config import default_toml, resolve
+from ..config import default_toml, resolve, user_config
 from ..errors import OrganizerError
 from ..export import export_videos
 from ..library import Library, NeverOrganized, RunOptions
@@ -181,8 +181,12 @@ def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Show the values in effect with this "
               "settings file instead of the defaults.")
 def config_cmd(config_file):
-    """Print every setting with its meaning, range and default: a settings file to start from."""
+    """Print every setting with its meaning, range and default: a settings file to start from. With a settings file
+    (--config, or ~/.config/organizer/config.toml when it exists), the values in effect with it."""
     try:
+        config_file = config_file or user_config()
+        if config_file:
+            click.echo(f"# read from {config_file}")
         click.echo(default_toml(resolve({}, config_file) if config_file else None), nl=False)
     except OrganizerError as exc:
         fail(exc, False)
