@@ -158,6 +158,8 @@ class Library:
         applied = None
         if not options.dry_run:
             # A plan with nothing to move leaves no journal (no empty runs in `organize runs`).
+            if planned.plan.moves and progress is not None:
+                progress.phase(f"moving {len(planned.plan.moves)} file{'s' if len(planned.plan.moves) != 1 else ''}")
             applied = mover.apply_plan(planned.plan, self.layout) if planned.plan.moves else mover.ApplyReport()
             with _after_moves("the cluster records"):
                 self._remember_stuck(planned.plan, applied)

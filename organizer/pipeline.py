@@ -98,6 +98,8 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     state = state or LibraryState.memory()
     spec = FeatureSpec.from_settings(settings)
     params = AnalysisParams.from_settings(settings)
+    progress = progress or NoProgress()
+    progress.phase("scanning the library")
     found = scan(request.root, settings.safety_settle_seconds, now=now, stable_seconds=settings.safety_stable_seconds,
                  organize_finished=settings.safety_finished_copies == "organize")
     laps.lap("scan")
@@ -108,11 +110,12 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
         state.forget_stuck()
     laps.lap("identify")
     analysed = analyse_library(ids, state, params.key(spec), executor or make_executor(settings, spec, params),
-                               progress or NoProgress(), thumbnails)
+                               progress, thumbnails)
     laps.lap("analyse")
     if found.videos and not analysed.results:
         raise NothingProcessed(f"None of the {len(found.videos)} video(s) under {request.root} could be processed; "
                                "see the reasons listed for each.")
+    progress.phase(f"clustering {len(analysed.results)} video{'s' if len(analysed.results) != 1 else ''}")
     placement = _place(request, analysed.results, state, spec)
     laps.lap("place")
     notes = _engine_notes(settings) + _labels_note(spec, analysed.results)
@@ -211,9 +214,14 @@ def analyse_library(ids: list[Identified], state: LibraryState, key: str, execut
     if jobs:      # clustering follows: import scikit-learn (a second) while the workers analyse
         threading.Thread(target=_import_sklearn, daemon=True, name="organize-import").start()
     fresh, failed, frames, reused, backend = {}, {}, 0, 0, ""
-    progress.start(len(jobs))
+    if jobs:
+        progress.phase(f"starting workers and loading the model for {len(jobs)} video{'s' if len(jobs) != 1 else ''}")
+    started = False
     try:
         for outcome in executor.run(sorted(jobs.values(), key=lambda j: -j.size)):
+            if not started:                    # no bar before the model is known to load (a bad model: no bar)
+                progress.start(len(jobs))
+                started = True
             fp = outcome.job.key
             if outcome.analysis is not None:
                 state.store_analysis(fp, key, outcome.analysis)

@@ -6,13 +6,17 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, total: int) -> None: ...
+    def phase(self, name: str) -> None: ...        # what the run is doing now: "scanning", "clustering", ...
+    def start(self, total: int) -> None: ...       # the analysis bar: called once the first video is analysed
     def advance(self, label: str) -> None: ...
     def finish(self) -> None: ...
 
 
 class NoProgress:
     """Reports nothing (library use, cron)."""
+
+    def phase(self, name: str) -> None:
+        pass
 
     def start(self, total: int) -> None:
         pass

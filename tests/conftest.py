@@ -128,6 +128,9 @@ class RecordingProgress:
     def __init__(self):
         self.calls: list[tuple] = []
 
+    def phase(self, name: str) -> None:
+        self.calls.append(("phase", name))
+
     def start(self, total: int) -> None:
         self.calls.append(("start", total))
 

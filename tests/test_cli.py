@@ -269,12 +269,36 @@ def test_progress_counts_each_video_analysed(library, recording_progress):
     from organizer.library import Library, RunOptions
     from .conftest import fast_settings
     with Library.open(library) as lib:
-        report = lib.run(fast_settings(clusters="3"), RunOptions(dry_run=True), recording_progress)
-    assert recording_progress.calls[0] == ("start", 8)       # six videos, the empty and the fake one
+        report = lib.run(fast_settings(clusters="3"), RunOptions(dry_run=False), recording_progress)
+    calls = recording_progress.calls
+    phases = [c[1].split()[0] for c in calls if c[0] == "phase"]
+    assert phases == ["scanning", "starting", "clustering", "moving"], calls
+    assert ("start", 8) in calls                              # six videos, the empty and the fake one
+    assert calls.index(("start", 8)) > calls.index(("phase", "starting workers and loading the model for 8 videos"))
     assert sorted(recording_progress.advanced) == sorted(
         ["empty.mp4", "fake.mp4", "red-a.mp4", "green-a.mp4", "blue-a.mp4",
          "sub/red-b.mp4", "sub/green-b.mp4", "sub/blue-b.mp4"])
-    assert recording_progress.calls[-1] == ("finish",) and report.videos == 6
+    assert ("finish",) in calls and report.videos == 6
+
+
+def test_no_bar_starts_before_the_model_is_known_to_load(library, recording_progress, tmp_path):
+    from organizer.errors import OrganizerError
+    from organizer.library import Library, RunOptions
+    from .conftest import fast_settings
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a model at all" * 100)
+    with Library.open(library) as lib, pytest.raises(OrganizerError, match="not a usable TFLite model"):
+        lib.run(fast_settings(features_model=str(broken)), RunOptions(dry_run=True), recording_progress)
+    assert not any(c[0] == "start" for c in recording_progress.calls), recording_progress.calls
+
+
+def test_the_progress_display_leaves_out_columns_on_a_narrow_terminal():
+    from rich.progress import TimeRemainingColumn
+
+    from organizer.cli.output import RichProgress
+    wide, narrow = RichProgress("Analysing videos", width=120), RichProgress("Analysing videos", width=80)
+    assert any(isinstance(c, TimeRemainingColumn) for c in wide.columns)
+    assert not any(isinstance(c, TimeRemainingColumn) for c in narrow.columns) and len(narrow.columns) == 4
 
 
 def test_keyframes_are_reported_in_the_order_the_videos_were_named(tmp_path):

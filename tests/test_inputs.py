@@ -119,6 +119,7 @@ def test_a_bad_labels_file_is_caught_when_every_analysis_comes_from_the_cache(li
         assert result.exit_code == code and said in result.output, result.output
 
 
+@pytest.mark.slow
 def test_a_folder_tree_nested_1100_deep_is_walked(tmp_path):
     root = tmp_path / "lib"
     deep = root

@@ -72,6 +72,7 @@ def test_kill_sweep_same_filesystem(tmp_path):
 
 
 @needs_shm
+@pytest.mark.slow
 def test_kill_sweep_across_filesystems(tmp_path):
     shm = cross_dest(tmp_path, "sweep")
     try:

@@ -27,6 +27,9 @@ from organizer.workers import FAULT_ENV, Job
 
 from .conftest import MNV1, VIDEOS, fast_settings, needs_models, needs_videos, write_video
 
+# A real two-node Ray cluster (about 80 s of the suite): slow, and CI runs it.
+pytestmark = pytest.mark.slow
+
 try:
     import ray  # noqa: F401
     HAVE_RAY = True

@@ -68,8 +68,13 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
                        "what the videos show.", err=True)
-        with Library.open(path, rebuild_state, read_only_ok=dry_run and manifest is not None) as library:
-            report = library.run(settings, options, progress_bar(quiet, as_json, "Analysing videos"))
+        bar = progress_bar(quiet, as_json, "Analysing videos")
+        try:
+            with Library.open(path, rebuild_state, read_only_ok=dry_run and manifest is not None) as library:
+                report = library.run(settings, options, bar)
+        finally:
+            if bar is not None:
+                bar.close()
     except OrganizerError as exc:
         fail(exc, debug, as_json)
     for warning in report.warnings:

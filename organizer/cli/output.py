@@ -47,25 +47,55 @@ def _m(text: object) -> str:
 
 
 class RichProgress:
-    """A transient progress bar with ETA on the terminal."""
+    """What the run is doing on the terminal (transient): a phase with a spinner (scanning, starting the workers,
+    clustering, moving), and the analysis as a bar with n/N, elapsed time and ETA once the first video is done.
+    On a narrow terminal the columns that do not fit are left out instead of squeezing the bar."""
 
-    def __init__(self, label: str):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+    WIDE = 100               # below this many columns: no ETA, no elapsed time, no file name
+
+    def __init__(self, label: str, width: int | None = None):
+        from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
-        self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                           TextColumn("{task.fields[current]}"), console=console(), transient=True)
+        out = console()
+        wide = (width or out.width) >= self.WIDE
+        counts = TextColumn("{task.fields[count]}")          # n/N for the analysis; nothing for a phase
+        columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=None if wide else 20),
+                   counts]
+        if wide:
+            columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        TextColumn("{task.fields[current]}")]
+        self.columns = columns
+        self._p = Progress(*columns, console=out, transient=True)
         self._label = label
         self._task = None
+        self._phase = None
+
+    def phase(self, name: str) -> None:
+        if self._phase is None:
+            self._p.start()
+            self._phase = self._p.add_task(name, total=None, current="", count="")
+        self._p.update(self._phase, description=name)
 
     def start(self, total: int) -> None:
-        self._p.start()
-        self._task = self._p.add_task(self._label, total=total, current="")
+        if self._phase is not None:
+            self._p.update(self._phase, visible=False)
+        else:
+            self._p.start()
+        self._task = self._p.add_task(self._label, total=total, current="", count=f"0/{total}")
+        self._total, self._done = total, 0
 
     def advance(self, label: str) -> None:
-        self._p.update(self._task, advance=1, current=_m(label[-40:]))
+        self._done += 1
+        self._p.update(self._task, advance=1, current=_m(label[-40:]), count=f"{self._done}/{self._total}")
 
     def finish(self) -> None:
+        if self._task is not None:
+            self._p.update(self._task, visible=False)
+        if self._phase is not None:
+            self._p.update(self._phase, visible=True)
+
+    def close(self) -> None:
+        """Take the display down (before the summary is printed)."""
         self._p.stop()
 
 
