@@ -122,6 +122,21 @@ def _no_unexpected_error_logs(request, caplog):
         pytest.fail("unexpected ERROR log: " + "; ".join(f"{r.name}: {r.getMessage()}" for r in errors[:3]))
 
 
+@pytest.fixture(params=["same", "cross"])
+def dest(request, tmp_path):
+    """A destination on the same filesystem as the library, and one on another (/dev/shm)."""
+    from .moverkit import cross_dest
+    if request.param == "same":
+        yield tmp_path / "out"
+        return
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("/dev/shm not writable")
+    folder = cross_dest(tmp_path, "dest")
+    yield folder
+    import shutil
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class RecordingProgress:
     """A progress display for tests: records every call."""
 

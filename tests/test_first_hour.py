@@ -30,6 +30,13 @@ def run(*args):
     return result, data
 
 
+def six_videos(root: Path) -> Path:
+    """Six one-second videos of three kinds of pictures, old enough to be settled."""
+    for i in range(6):
+        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    return root
+
+
 def copied_library(root: Path, n: int = 4) -> Path:
     """Videos with fresh modification times, as `cp -r` leaves them."""
     for i in range(n):
@@ -125,9 +132,7 @@ def test_litert_chatter_is_captured_in_process(capfd):
 # ------------------------------------------------------------------- 3-5. the clusters you asked for
 @needs_models
 def test_after_a_full_undo_the_clusters_asked_for_are_made_afresh(tmp_path):
-    root = tmp_path / "lib"
-    for i in range(6):
-        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    root = six_videos(tmp_path / "lib")
     assert run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)[0].exit_code == 0
     assert run("undo", root)[0].exit_code == 0
     _, data = run(root, "--clusters", "3", "--json", "--settle-seconds", "0", *MODEL)
@@ -137,9 +142,7 @@ def test_after_a_full_undo_the_clusters_asked_for_are_made_afresh(tmp_path):
 
 @needs_models
 def test_cluster_folders_emptied_by_hand_make_the_library_clustered_afresh(tmp_path):
-    root = tmp_path / "lib"
-    for i in range(6):
-        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    root = six_videos(tmp_path / "lib")
     assert run(root, "--clusters", "2", "--settle-seconds", "0", *MODEL)[0].exit_code == 0
     for video in list(root.glob("*/*.mp4")):             # the user takes everything out, by hand
         video.rename(root / video.name)
@@ -152,9 +155,7 @@ def test_cluster_folders_emptied_by_hand_make_the_library_clustered_afresh(tmp_p
 
 @needs_models
 def test_a_cluster_count_other_than_the_librarys_is_explained(tmp_path):
-    root = tmp_path / "lib"
-    for i in range(6):
-        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    root = six_videos(tmp_path / "lib")
     run(root, "--clusters", "3", "--settle-seconds", "0", *MODEL)
     result, data = run(root, "--clusters", "5", "--json", "--settle-seconds", "0", *MODEL)
     assert data["mode"] == "assign"
@@ -166,9 +167,7 @@ def test_a_cluster_count_other_than_the_librarys_is_explained(tmp_path):
 
 @needs_models
 def test_auto_says_how_it_chose_k(tmp_path):
-    root = tmp_path / "lib"
-    for i in range(6):
-        write_video(root / f"v{i}.mp4", [1 + i % 3, 4 + i % 3], seconds_each=1.0, seed=i)
+    root = six_videos(tmp_path / "lib")
     result, _ = run(root, "--dry-run", "--settle-seconds", "0", *MODEL)
     assert "Number of clusters: auto found 3 groups of videos within 0.7 of their group's centre." in result.output
     _, data = run(root, "--dry-run", "--json", "--settle-seconds", "0", *MODEL)

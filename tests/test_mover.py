@@ -33,19 +33,6 @@ def lib(tmp_path):
     return root, make_library(root)
 
 
-@pytest.fixture(params=["same", "cross"])
-def dest(request, tmp_path):
-    """A destination on the same filesystem as the library, and one on another (/dev/shm)."""
-    if request.param == "same":
-        yield tmp_path / "out"
-        return
-    if not os.access("/dev/shm", os.W_OK):
-        pytest.skip("/dev/shm not writable")
-    folder = cross_dest(tmp_path, "dest")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_names_round_trip_through_manifest_journal_and_undo(lib, dest):
     root, originals = lib
     before = files(root)

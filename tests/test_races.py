@@ -27,18 +27,6 @@ from .moverkit import apply, cross_dest, digests, files, make_library, make_plan
 BIG = (64 << 20) + 4096          # past the size that used to be checked by size alone
 
 
-@pytest.fixture(params=["same", "cross"])
-def where(request, tmp_path):
-    if request.param == "same":
-        yield tmp_path / "out"
-        return
-    if not os.access("/dev/shm", os.W_OK):
-        pytest.skip("/dev/shm not writable")
-    folder = cross_dest(tmp_path, "race")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 @needs_shm
 @pytest.mark.parametrize("size", [70_000, BIG])
 def test_a_copy_that_differs_is_never_published_and_the_source_stays(tmp_path, monkeypatch, size):
@@ -88,12 +76,12 @@ def test_a_source_edited_in_place_during_its_copy_is_kept_and_the_copy_removed(t
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def test_a_file_renamed_over_the_source_before_its_removal_is_left_alone(tmp_path, where, monkeypatch):
+def test_a_file_renamed_over_the_source_before_its_removal_is_left_alone(tmp_path, dest, monkeypatch):
     """A downloader's final rename() lands on the source's name after the last identity check, just before the
     source is unlinked (the unlink_src point): the downloader's file must survive, and ours must be moved."""
     root = tmp_path / "lib"
     originals = make_library(root, [b"a.mp4"], [90_000])
-    plan = make_plan(root, where)
+    plan = make_plan(root, dest)
     (root / ".incoming").write_bytes(b"the downloader's finished file")
     real = fsops.fault
 
@@ -104,8 +92,8 @@ def test_a_file_renamed_over_the_source_before_its_removal_is_left_alone(tmp_pat
     monkeypatch.setattr(fsops, "fault", downloader_wins)
     report = apply(plan)
     assert (root / "a.mp4").read_bytes() == b"the downloader's finished file"
-    assert (where / plan.moves[0].dst).read_bytes() == originals[b"a.mp4"]
-    assert report.moved == 1 and temp_files(root, where) == []
+    assert (dest / plan.moves[0].dst).read_bytes() == originals[b"a.mp4"]
+    assert report.moved == 1 and temp_files(root, dest) == []
 
 
 @needs_shm
@@ -134,11 +122,11 @@ def test_a_temporary_that_cannot_be_removed_leaves_the_move_open_for_recovery(tm
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def test_a_source_rewritten_in_place_with_its_size_kept_is_skipped(tmp_path, where):
+def test_a_source_rewritten_in_place_with_its_size_kept_is_skipped(tmp_path, dest):
     """Same size, same inode, another modification time: changed since planning, never moved."""
     root = tmp_path / "lib"
     make_library(root, [b"a.mp4", b"b.mp4"], [4096, 4096])
-    plan = make_plan(root, where)
+    plan = make_plan(root, dest)
     ino = os.stat(root / "a.mp4").st_ino
     with open(root / "a.mp4", "r+b") as fh:
         fh.write(b"new bytes, same length")

@@ -4,6 +4,7 @@ recovery, a foreign file at the destination, and a dry run that must not recover
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -35,11 +36,22 @@ def open_journals(root: Path) -> int:
     return sum(r.status == "interrupted" for r in list_runs(Layout.of(root)))
 
 
-@needs_shm
-def test_an_unplugged_dest_keeps_the_journal_open_until_it_is_back(tmp_path):
-    root, dest = tmp_path / "lib", cross_dest(tmp_path, "unplugged")
+@contextlib.contextmanager
+def usb_dest(tmp_path: Path, name: str):
+    """A dest on another filesystem, and the place it goes while 'unplugged'; both removed afterwards."""
+    dest = cross_dest(tmp_path, name)
     aside = Path(str(dest) + "-unplugged")
     try:
+        yield dest, aside
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@needs_shm
+def test_an_unplugged_dest_keeps_the_journal_open_until_it_is_back(tmp_path):
+    root = tmp_path / "lib"
+    with usb_dest(tmp_path, "unplugged") as (dest, aside):
         plan, originals = killed_after_publish(root, dest)
         os.rename(dest, aside)                                   # the disk is gone
         with pytest.raises(RecoveryBlocked, match=f"waiting for the folder {dest}"):
@@ -52,25 +64,18 @@ def test_an_unplugged_dest_keeps_the_journal_open_until_it_is_back(tmp_path):
         assert not (root / first.src).exists(), "the finished move was completed, not duplicated"
         assert (dest / first.dst).read_bytes() == originals[first.src.encode()]
         assert undo(root).moved == 1 and (root / first.src).read_bytes() == originals[first.src.encode()]
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 @needs_shm
 def test_an_empty_mount_point_in_place_of_the_dest_is_not_taken_for_it(tmp_path):
-    root, dest = tmp_path / "lib", cross_dest(tmp_path, "mountpoint")
-    aside = Path(str(dest) + "-unmounted")
-    try:
+    root = tmp_path / "lib"
+    with usb_dest(tmp_path, "mountpoint") as (dest, aside):
         plan, _ = killed_after_publish(root, dest)
         os.rename(dest, aside)
         dest.mkdir()                                             # what an unmounted disk leaves: an empty folder
         with pytest.raises(RecoveryBlocked, match="is not the folder the run worked in"):
             recovery.recover(Layout.of(root))
         assert open_journals(root) == 1 and (root / plan.moves[0].src).exists()
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def test_a_renamed_library_is_found_again_by_its_identity(tmp_path):

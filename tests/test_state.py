@@ -37,15 +37,20 @@ def run(*args):
 @pytest.fixture
 def organized(tmp_path):
     """A library after a first real run: three cluster folders of two videos each. Returns (root, folder of)."""
-    root = tmp_path / "lib"
-    for i, (name, scenes) in enumerate(GROUPS.items()):
-        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
-        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    root = three_groups(tmp_path / "lib")
     (root / "fake.mp4").write_bytes(b"not a video" * 100)
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
     assert data["mode"] == "cluster" and data["moved"] == 6
     return root, folders(root)
+
+
+def three_groups(root: Path) -> Path:
+    """Two videos of each of the three GROUPS, under root."""
+    for i, (name, scenes) in enumerate(GROUPS.items()):
+        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
+        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    return root
 
 
 def folders(root: Path) -> dict[str, str]:
@@ -196,10 +201,7 @@ def test_a_dry_run_never_changes_the_stored_clusters(organized):
 
 @needs_models
 def test_apply_of_a_dry_run_plan_records_the_clusters(tmp_path):
-    root = tmp_path / "lib"
-    for i, (name, scenes) in enumerate(GROUPS.items()):
-        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
-        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    root = three_groups(tmp_path / "lib")
     _, data = run(root, "--clusters", "3", "--json", "--dry-run", *MODEL)
     assert centroids(root) == {}, "a dry run records no clusters"
     result = CliRunner().invoke(main, ["apply", data["manifest"], "--json"])
@@ -423,10 +425,7 @@ def manifest_distances(path: str) -> dict[str, float | None]:
 
 @needs_models
 def test_distances_agree_in_the_manifest_json_and_report_on_a_first_run(tmp_path):
-    root = tmp_path / "lib"
-    for i, (name, scenes) in enumerate(GROUPS.items()):
-        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
-        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    root = three_groups(tmp_path / "lib")
     result, data = run(root, "--clusters", "3", "--json", "--dry-run", *MODEL)
     assert result.exit_code == 0, result.output
     in_manifest = manifest_distances(data["manifest"])
@@ -457,10 +456,7 @@ def test_a_cluster_opened_at_night_reports_distances_to_its_own_centre(organized
 def test_summary_json_manifest_and_report_agree_on_counts_distances_and_warnings(tmp_path):
     """One run, rendered four ways. A video that fits no group waits in _unsorted (not a cluster, listed last)."""
     import re
-    root = tmp_path / "lib"
-    for i, (name, scenes) in enumerate(GROUPS.items()):
-        write_video(root / f"{name}-a.mp4", scenes, seconds_each=2.0, seed=i)
-        write_video(root / f"{name}-b.mp4", scenes[::-1], seconds_each=2.0, seed=10 + i)
+    root = three_groups(tmp_path / "lib")
     write_video(root / "odd.mp4", [np.full((120, 160, 3), 250, np.uint8), 9], seconds_each=2.0, seed=40)
     result, data = run(root, "--json", "--dry-run", *MODEL)             # auto
     assert result.exit_code == 0, result.output
