@@ -41,7 +41,7 @@ def open_checked(path, what: str) -> tuple[int, os.stat_result]:
 def check_regular(path, what: str) -> None:
     """Refuse, before anything waits on it, a path that exists but is not a regular file (a missing one is left
     to the code that reads it, which says what to do)."""
-    if os.path.lexists(path) or os.path.islink(path):
+    if os.path.lexists(path):                   # a dangling or looping link counts: it exists as a name
         os.close(open_checked(path, what)[0])
 
 

@@ -155,10 +155,11 @@ def _resolve_in(intent: dict, tmp: dict | None, sd: Dir | None, sname: str, dd: 
 
 def _finish_published(intent: dict, sd: Dir, at: str, dd: Dir, dname: str, dst) -> tuple[str, dict]:
     """Both the source (at its name or hidden) and a published copy exist: check the copy, remove the source."""
+    sname = split(intent["from"][1])[1]
     if dst.st_ino != intent["ino"] and not _same(sd, at, dd, dname):
         fsops.remove(dd, dname, dst.st_ino)
-        if at != split(intent["from"][1])[1]:
-            fsops.unhide(sd, at, split(intent["from"][1])[1])
+        if at != sname:
+            fsops.unhide(sd, at, sname)
         return "rolled_back", {"reason": "the copy differed from the source; the copy was removed"}
     try:
         if at == intent.get("hide"):
@@ -166,9 +167,11 @@ def _finish_published(intent: dict, sd: Dir, at: str, dd: Dir, dname: str, dst) 
         else:
             fsops.unlink_source(sd, at, intent.get("hide") or fsops.temp_name(),
                                 (intent["ino"], intent["size"], intent["mtime_ns"]))
-    except (fsops.SourceReplaced, fsops.SourceChanged) as exc:
-        fsops.remove(dd, dname, dst.st_ino) if isinstance(exc, fsops.SourceChanged) else None
-        return ("failed", {"reason": exc.strerror}) if isinstance(exc, fsops.SourceChanged) else _done(dd, dname)
+    except fsops.SourceReplaced:                 # another file took the name: ours is the published copy
+        return _done(dd, dname)
+    except fsops.SourceChanged as exc:           # edited since the copy: the copy goes, the edit stays
+        fsops.remove(dd, dname, dst.st_ino)
+        return "failed", {"reason": exc.strerror}
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EBUSY):
             raise
