@@ -90,9 +90,9 @@ class Dir:
         return os.fstat(self.fd).st_dev
 
 
-def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """What must not change between checking a file and acting on it: inode, size, mtime_ns, ctime_ns, device."""
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev
+def identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What must not change between checking a file and acting on it: inode, size, mtime_ns, ctime_ns."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def open_dir(path: str | os.PathLike) -> Dir:

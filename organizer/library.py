@@ -184,8 +184,9 @@ class Library:
         """The advice not given before in this library (a suggestion is said once, not every night; its numbers
         may change from night to night, its kind does not). A clustering run starts the memory afresh."""
         said = set() if fresh_start else set(json.loads(self.state.get_meta("advice_said") or "[]"))
-        fresh = tuple(a for a in advice if re.sub(r"[0-9.]+", "#", a) not in said)
-        said |= {re.sub(r"[0-9.]+", "#", a) for a in advice}
+        kinds = {a: re.sub(r"[0-9.]+", "#", a) for a in advice}
+        fresh = tuple(a for a in advice if kinds[a] not in said)
+        said |= set(kinds.values())
         if self.cached and (fresh or fresh_start):
             self.state.set_meta("advice_said", json.dumps(sorted(said)))
         return fresh

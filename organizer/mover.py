@@ -63,6 +63,10 @@ class Ends:
         self.root.close()
         self.dest.close()
 
+    def identities(self) -> dict:
+        """The journal's `ends` record: which folders these are, so recovery and undo can tell them again."""
+        return {"type": "ends", "root": fsops.dir_identity(self.root), "dest": fsops.dir_identity(self.dest)}
+
 
 def open_ends(root: str, dest: str, journal: Journal | None = None) -> Ends:
     """Open root and dest (dest and its missing parents are created, each journaled so undo can remove it)."""
@@ -161,7 +165,7 @@ def _remove_source(sd: Dir, sname: str, dd: Dir, dname: str, st: os.stat_result,
     try:
         fsops.fsync_dir(dd)
         fsops.fault("after_publish")
-        if src_fd is not None and fsops.identity(os.fstat(src_fd))[:4] != fsops.identity(st)[:4]:
+        if src_fd is not None and fsops.identity(os.fstat(src_fd)) != fsops.identity(st):
             raise fsops.SourceChanged(errno.ESTALE, "the file was written to while it was being copied; the copy "
                                       "was removed and the original kept (it is planned again next run)")
     except OSError:
@@ -193,7 +197,7 @@ def _copy_across(journal: Journal, op: int, sd: Dir, sname: str, dd: Dir, dname:
     descriptor (the caller checks it again before removing the source) and the copy's inode."""
     src_fd, src_st = fsops.open_regular(sd, sname)
     try:
-        if fsops.identity(src_st)[:4] != fsops.identity(st)[:4]:
+        if fsops.identity(src_st) != fsops.identity(st):
             raise OSError(errno.ESTALE, "the source changed while it was being moved")
         name, tmp_fd = fsops.create_temp(dd, tmp)
         tmp_ino = os.fstat(tmp_fd).st_ino
@@ -294,8 +298,7 @@ def apply_plan(plan: Plan, layout: Layout | None = None) -> ApplyReport:
         try:
             for d, what in ((ends.root, "root"), (ends.dest, "dest")):
                 refuse_state_folder(d, what, layout)
-            journal.write({"type": "ends", "root": fsops.dir_identity(ends.root),
-                           "dest": fsops.dir_identity(ends.dest)})
+            journal.write(ends.identities())
             moved = [move.src for op, move in enumerate(plan.moves)
                      if move_one(journal, ends, op, ("root", move.src), ("dest", move.dst),
                                  (move.size, move.mtime_ns, move.ino), move.cluster, report, move.src)]

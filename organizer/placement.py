@@ -20,7 +20,6 @@ from .keyframes import l2n
 from .types import UNSORTED, ClusterRow, ClusterSet
 
 
-
 @dataclass(frozen=True)
 class Member:
     """One analysed video as placement sees it."""
@@ -135,7 +134,6 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
         clusters = ClusterSet(space=space)           # nothing is left in a cluster folder (after a full undo)
         warnings.append("No video is in a cluster folder any more; the library is clustered afresh.")
     usable = [c for c in clusters.rows if c.centroid is not None]
-    distances_of: dict[str, float] = {}
     advice: list[str] = []
     choice = ""
     found_drift = None
@@ -146,7 +144,7 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
         warnings += extra
     else:
         mode = "assign"
-        assigned, distances_of = assign_new(members, folder_of, clusters, class_names, rules)
+        assigned, _ = assign_new(members, folder_of, clusters, class_names, rules)
         advice += _count_note(len(clusters.rows), rules.n_clusters)
         if any(folder_of[m.rel] is None for m in members):       # new videos: not a no-op night
             found_drift = _drift(members, assigned, known, clusters, rules.seed)

@@ -32,7 +32,10 @@ def recover(layout: Layout) -> int:
         head = records[0] if records[0]["type"] == "run" else {}
         tmps = {r["op"]: r for r in records if r["type"] == "tmp"}
         pending = open_ops(records)
-        ends = locate_ends(layout, head, records, path) if pending else None
+        try:
+            ends = locate_ends(layout, head, records) if pending else None
+        except OutOfReach as gone:
+            raise RecoveryBlocked(blocked_sentence(gone.path, gone.why, layout, path)) from None
         try:
             with Journal(path) as journal:
                 for intent in pending:
@@ -46,26 +49,34 @@ def recover(layout: Layout) -> int:
     return count
 
 
-def locate_ends(layout: Layout, head: dict, records: list[dict], journal=None) -> Ends:
+class OutOfReach(Exception):
+    """A run's folder cannot be opened, or something else stands at its path; the caller says what that means."""
+
+    def __init__(self, path: str, why: str):
+        super().__init__(f"{path} {why}")
+        self.path, self.why = path, why
+
+
+def locate_ends(layout: Layout, head: dict, records: list[dict]) -> Ends:
     """A run's root and dest, opened and checked to be the very folders it worked in: the same inode at the
     recorded path (a device may be numbered anew after a reboot), or, for a library that was renamed, the same
-    (device, inode) where the library is now. Raises RecoveryBlocked naming the folder otherwise."""
+    (device, inode) where the library is now. Raises OutOfReach naming the folder otherwise."""
     ids = next((r for r in records if r["type"] == "ends"), {})
     old_root = str(head.get("root", ""))
-    root = _locate(old_root, ids.get("root"), [os.fspath(layout.root)], layout, journal)
+    root = _locate(old_root, ids.get("root"), [os.fspath(layout.root)])
     old_dest = str(head.get("dest", ""))
     moved_with = []
     if old_root and (old_dest == old_root or old_dest.startswith(old_root.rstrip(os.sep) + os.sep)):
         moved_with.append(os.path.join(root.path, os.path.relpath(old_dest, old_root)))
     try:
-        dest = _locate(old_dest, ids.get("dest"), moved_with, layout, journal)
+        dest = _locate(old_dest, ids.get("dest"), moved_with)
     except BaseException:
         root.close()
         raise
     return Ends(root, dest)
 
 
-def _locate(path: str, ident, alternates: list[str], layout: Layout, journal) -> Dir:
+def _locate(path: str, ident, alternates: list[str]) -> Dir:
     why = "cannot be found"
     for n, candidate in enumerate([path] + [a for a in alternates if a != path]):
         if not candidate:
@@ -81,7 +92,7 @@ def _locate(path: str, ident, alternates: list[str], layout: Layout, journal) ->
         d.close()
         if n == 0:
             why = "is not the folder the run worked in (an empty mount point, or another disk, in its place)"
-    raise RecoveryBlocked(blocked_sentence(path, why, layout, journal))
+    raise OutOfReach(path, why)
 
 
 def blocked_sentence(path: str, why: str, layout: Layout, journal) -> str:

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 
 from . import fsops
-from .errors import ManifestError, RecoveryBlocked
+from .errors import ManifestError
 from .journal import Journal, Run, done_ops, header, new_run_id, read_runs
 from .layout import Layout
 from .mover import ApplyReport, Ends, check_source, move_one, split
-from .recovery import locate_ends
+from .recovery import OutOfReach, locate_ends
 
 
 @dataclass(frozen=True)
@@ -106,20 +106,16 @@ def undo(layout: Layout, run_id: str | None = None, dry_run: bool = False) -> Ap
         return _preview(todo, head, report, ends)
     report.run_id = new_run_id()
     with contextlib.closing(ends), Journal(layout.journal_dir / f"{report.run_id}.jsonl") as journal:
-        try:
-            journal.write(header(report.run_id, "undo", head["root"], head["dest"], plan=target.plan,
-                                 digest=target.digest, undo_of=[r.id for r in members]))
-            journal.write({"type": "ends", "root": fsops.dir_identity(ends.root),
-                           "dest": fsops.dir_identity(ends.dest)})
-            for n, (run, op, intent, done) in enumerate(todo):
-                expect = (done.get("dst_size", intent["size"]), done.get("dst_mtime_ns", intent["mtime_ns"]),
-                          done.get("dst_ino", 0))
-                if move_one(journal, ends, n, tuple(intent["to"]), tuple(intent["from"]), expect,
-                            intent.get("cluster", ""), report, _shown(intent["to"], head), of=[run.id, op],
-                            changed="changed since organize moved it; left where it is"):
-                    report.returned.append((fsops.dir_identity(ends.of(intent["to"][0]))[0], expect[2]))
-        finally:
-            ends.close()
+        journal.write(header(report.run_id, "undo", head["root"], head["dest"], plan=target.plan,
+                             digest=target.digest, undo_of=[r.id for r in members]))
+        journal.write(ends.identities())
+        for n, (run, op, intent, done) in enumerate(todo):
+            expect = (done.get("dst_size", intent["size"]), done.get("dst_mtime_ns", intent["mtime_ns"]),
+                      done.get("dst_ino", 0))
+            if move_one(journal, ends, n, tuple(intent["to"]), tuple(intent["from"]), expect,
+                        intent.get("cluster", ""), report, _shown(intent["to"], head), of=[run.id, op],
+                        changed="changed since organize moved it; left where it is"):
+                report.returned.append((fsops.dir_identity(ends.of(intent["to"][0]))[0], expect[2]))
         _remove_created_folders(members, head, report)
         journal.write({"type": "end", "moved": report.moved, "skipped": len(report.skipped),
                        "failed": len(report.failed)})
@@ -131,9 +127,10 @@ def _folders(layout: Layout, target: Run) -> Ends:
     library was renamed); a sentence, and nothing written, where one is out of reach."""
     try:
         return locate_ends(layout, target.records[0] if target.records else {}, target.records)
-    except RecoveryBlocked as exc:
-        raise ManifestError(str(exc).replace("An interrupted move is waiting for", "Undo needs").replace(
-            " stays locked for moves", " was not changed")) from None
+    except OutOfReach as gone:
+        raise ManifestError(f"Undo needs the folder {gone.path}, which {gone.why}. Nothing was moved and "
+                            f"{layout.root} was not changed. Reconnect that folder (mount the disk, or move the "
+                            "library back) and run undo again.") from None
 
 
 def _shown(place: list, head: dict) -> str:
