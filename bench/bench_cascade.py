@@ -27,7 +27,7 @@ from machine import describe  # noqa: E402
 
 from organizer.config import Settings  # noqa: E402
 from organizer.pipeline import organize  # noqa: E402
-from organizer.state import LibraryState  # noqa: E402
+from organizer.store.state import LibraryState  # noqa: E402
 
 
 def run(videos: Path, groups: dict[str, str], settings: Settings) -> tuple[float, int, int]:

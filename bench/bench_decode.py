@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from organizer.decode import DECODE_COUNTER, sample_times, sample_video  # noqa: E402
+from organizer.analysis.decode import DECODE_COUNTER, sample_times, sample_video  # noqa: E402
 from organizer.scan import scan  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import describe  # noqa: E402
-from organizer.planner import ClusterInfo, Move, Plan  # noqa: E402
+from organizer.moves.planner import ClusterInfo, Move, Plan  # noqa: E402
 
 
 def plan_of(n: int) -> Plan:

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from organizer.analysis import AnalysisParams  # noqa: E402
-from organizer.clustering import VideoClusterer  # noqa: E402
+from organizer.analysis.video import AnalysisParams  # noqa: E402
+from organizer.grouping.clustering import VideoClusterer  # noqa: E402
 from organizer.config import Settings  # noqa: E402
-from organizer.decode import sample_video  # noqa: E402
+from organizer.analysis.decode import sample_video  # noqa: E402
 from organizer.features import FeatureSpec, embed_frames, load_backend, near_duplicate_sources  # noqa: E402
 from organizer.pipeline import organize  # noqa: E402
 from organizer.scan import scan  # noqa: E402
-from organizer.state import LibraryState  # noqa: E402
+from organizer.store.state import LibraryState  # noqa: E402
 
 
 STAGES = ("decode", "filter", "features", "keyframes", "clustering")

@@ -53,10 +53,10 @@ def peak_mib() -> float:
 def phase(name: str, n: int, dim: int, k: int, new: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from organizer.clustering import VideoClusterer, library_mean
-    from organizer.placement import Member, Rules, place, refreshed
-    from organizer import scale
-    from organizer.scale import unit_centroids
+    from organizer.grouping.clustering import VideoClusterer, library_mean
+    from organizer.grouping.placement import Member, Rules, place, refreshed
+    from organizer.grouping import scale
+    from organizer.grouping.scale import unit_centroids
     from organizer.types import ClusterRow, ClusterSet
 
     x, truth = vectors(n + (new if name == "assign" else 0), dim, k)

@@ -110,7 +110,7 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
 
     from organizer.config import Settings
     from organizer.pipeline import organize
-    from organizer.state import LibraryState
+    from organizer.store.state import LibraryState
 
     settings = Settings(sampling_fps=fps, sampling_max_frames=2000, clusters=str(clusters),
                         features_weights=weights, features_backend=backend, safety_settle_seconds=0.0,

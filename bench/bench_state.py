@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from organizer.analysis import AnalysisParams  # noqa: E402
-from organizer.clustering import library_mean, prepare  # noqa: E402
+from organizer.analysis.video import AnalysisParams  # noqa: E402
+from organizer.grouping.clustering import library_mean, prepare  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.features import FeatureSpec  # noqa: E402
-from organizer.keyframes import l2n  # noqa: E402
+from organizer.vectors import l2n  # noqa: E402
 from organizer.layout import Layout  # noqa: E402
-from organizer.state import FileRow, LibraryState  # noqa: E402
+from organizer.store.state import FileRow, LibraryState  # noqa: E402
 from organizer.types import Analysis, ClusterRow, ClusterSet, Keyframes  # noqa: E402
 
 CLUSTERS = 30

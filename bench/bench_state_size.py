@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from organizer.config import Settings  # noqa: E402
-from organizer.engine import LocalExecutor  # noqa: E402
+from organizer.engine.executor import LocalExecutor  # noqa: E402
 from organizer.features import FeatureSpec  # noqa: E402
-from organizer.analysis import AnalysisParams  # noqa: E402
+from organizer.analysis.video import AnalysisParams  # noqa: E402
 from organizer.pipeline import organize  # noqa: E402
-from organizer.state import LibraryState  # noqa: E402
+from organizer.store.state import LibraryState  # noqa: E402
 
 COLUMNS = ("vector", "class_scores", "thumbnails", "keyframes")
 

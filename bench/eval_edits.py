@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from machine import describe  # noqa: E402
 
-from organizer.analysis import AnalysisParams, analyse_frames, sample  # noqa: E402
+from organizer.analysis.video import AnalysisParams, analyse_frames, sample  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.features import FeatureSpec, embed_frames, load_backend  # noqa: E402
 

@@ -20,9 +20,9 @@ from sklearn.cluster import KMeans
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clips import one_per_group  # noqa: E402
-from organizer.analysis import AnalysisParams, analyse_frames, sample  # noqa: E402
+from organizer.analysis.video import AnalysisParams, analyse_frames, sample  # noqa: E402
 from organizer.config import Settings  # noqa: E402
-from organizer.decode import sample_video  # noqa: E402
+from organizer.analysis.decode import sample_video  # noqa: E402
 from organizer.features import FeatureSpec, embed_frames, load_backend  # noqa: E402
 
 SIZE = (320, 180)

@@ -1,5 +1,5 @@
 """`python -m organizer` runs the command line (as the `organize` script does)."""
 
-from .cli import main
+from organizer.cli import main
 
 main()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BadFlag, ConfigError
-from .inputs import InputError, MiB, check_regular, read_text
+from organizer.errors import BadFlag, ConfigError
+from organizer.inputs import InputError, MiB, check_regular, read_text
 
 CONFIG_LIMIT = 4 * MiB
 

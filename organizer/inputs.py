@@ -8,7 +8,7 @@ import errno
 import os
 import stat
 
-from .errors import OrganizerError
+from organizer.errors import OrganizerError
 
 MiB = 1 << 20
 

@@ -13,27 +13,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from . import mover, recovery
-from .analysis import AnalysisParams
-from .config import OPTIONS, Settings, resolve
-from .errors import LibraryNotWritable, LockBusy, OrganizerError, StateBusy
-from .features import FeatureSpec
-from .engine import make_executor
-from .inventory import identify
-from .clock import now_iso, stamp
-from .layout import STATE_DIR, Layout, not_writable
-from .outputs import is_ours, write_output
-from .pipeline import Planned, folders_in, organize
-from .placement import Member, refreshed, top_folder
-from .planner import Plan
-from .progress import Progress
-from .scan import scan
-from .state import LibraryState, RunRecord
-from .summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
-from .types import ClusterSet, Failure
-from .undo import RunInfo, list_runs
-from .undo import undo as undo_application
-from .workers import peak_rss_mib
+from organizer.moves import mover, recovery
+from organizer.analysis.video import AnalysisParams
+from organizer.config import OPTIONS, Settings, resolve
+from organizer.errors import LibraryNotWritable, LockBusy, OrganizerError, StateBusy
+from organizer.features import FeatureSpec
+from organizer.engine.executor import make_executor
+from organizer.store.inventory import identify
+from organizer.clock import now_iso, stamp
+from organizer.layout import STATE_DIR, Layout, not_writable
+from organizer.outputs.files import is_ours, write_output
+from organizer.pipeline import Planned, folders_in, organize
+from organizer.grouping.placement import Member, refreshed, top_folder
+from organizer.moves.planner import Plan
+from organizer.types import Progress
+from organizer.scan import scan
+from organizer.store.state import LibraryState, RunRecord
+from organizer.summary import ClusterLine, MoveReport, NewVideo, RunReport, VideoLine
+from organizer.types import ClusterSet, Failure
+from organizer.moves.undo import RunInfo, list_runs
+from organizer.moves.undo import undo as undo_application
+from organizer.engine.workers import peak_rss_mib
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,10 @@ class Library:
         manifest = self.write_manifest(planned.plan, options.manifest, settings.output_keep_plans)
         report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
         if report_path:
-            from .report import write_html_report
+            from organizer.outputs.report import write_html_report
             write_html_report(report_path, planned, options.dry_run, str(manifest))
         if options.keyframes_dir:
-            from .export import export_analysed
+            from organizer.outputs.export import export_analysed
             export_analysed([(os.fspath(r.video.path), r.analysis) for r in planned.results],
                             options.keyframes_dir, executor)
         applied = None

@@ -9,19 +9,19 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .analysis import AnalysisParams
-from .clock import Laps
-from .config import Settings
-from .engine import Executor, Job, make_executor, usable_cores
-from .errors import ModelUnavailable, NothingProcessed, OrganizerError
-from .features import FeatureSpec, imagenet_classes, read_labels
-from .inventory import Identified, identify
-from .placement import Member, Placement, Rules, place, top_folder
-from .planner import Plan, build_plan
-from .progress import NoProgress, Progress
-from .scan import scan
-from .state import LibraryState
-from .types import Failure, VideoResult
+from organizer.analysis.video import AnalysisParams
+from organizer.clock import Laps
+from organizer.config import Settings
+from organizer.engine.executor import Executor, Job, make_executor, usable_cores
+from organizer.errors import ModelUnavailable, NothingProcessed, OrganizerError
+from organizer.features import FeatureSpec, imagenet_classes, read_labels
+from organizer.store.inventory import Identified, identify
+from organizer.grouping.placement import Member, Placement, Rules, place, top_folder
+from organizer.moves.planner import Plan, build_plan
+from organizer.types import NoProgress, Progress
+from organizer.scan import scan
+from organizer.store.state import LibraryState
+from organizer.types import Failure, VideoResult
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .probe import complete_containers
-from .types import Failure, VideoFile
+from organizer.engine.probe import complete_containers
+from organizer.types import Failure, VideoFile
 
 log = logging.getLogger(__name__)
 

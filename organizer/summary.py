@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from .types import UNSORTED, Failure
+from organizer.types import UNSORTED, Failure
 
 
 def clusters_line(videos: int, clusters: list[tuple[str, int]]) -> str:

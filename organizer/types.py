@@ -1,9 +1,10 @@
-"""Plain, immutable data passed between stages (frozen dataclasses; arrays are never written after creation)."""
+"""Plain, immutable data passed between stages (frozen dataclasses; arrays are never written after creation), and
+the small protocol through which the core reports progress (the CLI draws a bar; tests record)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,26 @@ class ClusterSet:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.rows]
+
+
+class Progress(Protocol):
+    def phase(self, name: str) -> None: ...        # what the run is doing now: "scanning", "clustering", ...
+    def start(self, total: int) -> None: ...       # the analysis bar: called once the first video is analysed
+    def advance(self, label: str) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (library use, cron)."""
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, label: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass

@@ -105,7 +105,7 @@ def tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(autouse=True)
 def _fresh_fault_counts():
     """Every test starts counting fault-point hits from zero (two tests may arm the very same fault)."""
-    from organizer import fsops
+    from organizer.moves import fsops
     fsops.reset_faults()
     yield
     fsops.reset_faults()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops, mover, recovery
-from organizer import undo as undo_module
+from organizer.moves import fsops, mover, recovery
+from organizer.moves import undo as undo_module
 from organizer.layout import Layout
-from organizer.planner import Plan, build_plan
+from organizer.moves.planner import Plan, build_plan
 from organizer.scan import scan
 
 SHM = Path("/dev/shm")

@@ -244,7 +244,7 @@ def _config(tmp_path, reuse: float, cascade: bool = True) -> Path:
 
 
 def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp_path):
-    from organizer.engine import STARTED
+    from organizer.engine.executor import STARTED
     before = STARTED["workers"]
     result = invoke(library, "--recluster", "--dest", tmp_path / "elsewhere", "--dry-run", *MODEL)
     assert result.exit_code == 1 and "--recluster needs the cluster folders inside PATH" in result.output
@@ -253,7 +253,7 @@ def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp
 
 @needs_models
 def test_keyframes_reports_any_failing_video_and_exports_the_others(tmp_path, monkeypatch):
-    from organizer.workers import FAULT_ENV
+    from organizer.engine.workers import FAULT_ENV
     good = write_video(tmp_path / "good.mp4", [1, 2], seconds_each=1.5)
     odd = write_video(tmp_path / "odd.mp4", [3, 4], seconds_each=1.5)
     monkeypatch.setenv(FAULT_ENV, "abort:odd.mp4")
@@ -304,8 +304,8 @@ def test_the_progress_display_leaves_out_columns_on_a_narrow_terminal():
 def test_keyframes_are_reported_in_the_order_the_videos_were_named(tmp_path):
     """Workers finish in any order; the export is told in the order of the arguments (a missing one in its place)."""
     from organizer.config import Settings
-    from organizer.export import export_videos
-    from organizer.workers import Outcome
+    from organizer.outputs.export import export_videos
+    from organizer.engine.workers import Outcome
 
     class Backwards:
         def run(self, jobs):

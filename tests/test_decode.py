@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from organizer.decode import frames_at, sample_times, sample_video
+from organizer.analysis.decode import frames_at, sample_times, sample_video
 from organizer.features import to_model_input
 from organizer.errors import VideoUnreadable
 
@@ -62,7 +62,7 @@ def test_truncated_file(tmp_path, make_video):
 
 
 def test_opencv_reads_what_pyav_refuses(make_video, monkeypatch):
-    from organizer import decode_av
+    from organizer.analysis import decode_av
 
     def refuse(*a, **k):
         raise VideoUnreadable("cannot be opened as a video (pretend)")
@@ -88,7 +88,7 @@ def test_real_awkward_clips(name, frames):
 
 
 def test_seeking_to_sparse_samples_gives_the_same_frames(tmp_path):
-    from organizer.decode import DECODE_COUNTER, sample_video
+    from organizer.analysis.decode import DECODE_COUNTER, sample_video
     path = write_video(tmp_path / "long.mp4", list(range(30)), seconds_each=1.0, fps=10, noise=0)
     before = DECODE_COUNTER["seeks"]
     seek = sample_video(path, fps=1, max_frames=4, seek_seconds=2.0)          # samples ~7.5 s apart: seeks

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from organizer.cli import main
 from organizer.config import Settings
-from organizer.engine import InlineExecutor, LocalExecutor
+from organizer.engine.executor import InlineExecutor, LocalExecutor
 from organizer.features import FeatureSpec
-from organizer.analysis import AnalysisParams
+from organizer.analysis.video import AnalysisParams
 from organizer.pipeline import organize
-from organizer.state import LibraryState
-from organizer.workers import FAULT_ENV
+from organizer.store.state import LibraryState
+from organizer.engine.workers import FAULT_ENV
 
 from .conftest import MNV1, VIDEOS, fast_settings, needs_models, needs_videos, write_video
 

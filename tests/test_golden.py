@@ -22,7 +22,7 @@ RUNS = {"auto": {}, "fourteen": {"clusters": "14"}}
 
 def current_plan(run: str) -> dict:
     from organizer.pipeline import organize
-    from organizer.state import LibraryState
+    from organizer.store.state import LibraryState
 
     with LibraryState.memory() as state:
         planned = organize(VIDEOS, fast_settings(**RUNS[run]), state=state, thumbnails=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from organizer import fsops
+from organizer.moves import fsops
 from organizer.cli import main
 from organizer.layout import Layout
 
@@ -131,9 +131,9 @@ def test_a_fifo_swapped_in_after_planning_is_never_waited_on(tmp_path):
 
 
 def test_the_fingerprint_and_the_decoder_refuse_a_fifo_without_blocking(tmp_path):
-    from organizer.decode import sample_video
+    from organizer.analysis.decode import sample_video
     from organizer.errors import VideoUnreadable
-    from organizer.inventory import fingerprint
+    from organizer.store.inventory import fingerprint
     os.mkfifo(tmp_path / "x.mp4")
     with pytest.raises(OSError):
         fingerprint(tmp_path / "x.mp4")
@@ -159,7 +159,7 @@ def test_a_destination_folder_flipping_to_a_symlink_never_lets_a_file_out(tmp_pa
     names = [f"v{i:03d}.mp4".encode() for i in range(120)]
     make_library(root, names, [1000 + i for i in range(120)])
     outside.mkdir()
-    from organizer.planner import build_plan
+    from organizer.moves.planner import build_plan
     from organizer.scan import scan
     plan = build_plan(root, dest, [(v, "c1") for v in scan(root, 0).videos], {})
     (dest / "c1").mkdir(parents=True)
@@ -193,7 +193,7 @@ def test_sources_swapped_for_fifos_and_links_never_hang_or_get_followed(tmp_path
     root, dest = tmp_path / "lib", tmp_path / "out"
     names = [f"v{i:03d}.mp4".encode() for i in range(120)]
     make_library(root, names, [5000 + i for i in range(120)])
-    from organizer.planner import build_plan
+    from organizer.moves.planner import build_plan
     from organizer.scan import scan
     plan = build_plan(root, dest, [(v, "c1") for v in scan(root, 0).videos], {})
     stop = multiprocessing.Event()
@@ -280,7 +280,7 @@ def test_rebuild_state_that_cannot_move_the_file_aside_is_a_sentence(tmp_path, m
 
 def test_a_full_disk_is_not_called_a_damaged_database(tmp_path):
     from organizer.errors import LibraryNotWritable, StateError
-    from organizer.state import LibraryState
+    from organizer.store.state import LibraryState
     from organizer.types import Analysis, Keyframes
     with LibraryState.open(tmp_path) as state:
         state.db.execute("PRAGMA max_page_count = 8")              # SQLite's own 'disk full'
@@ -330,7 +330,7 @@ def test_a_dest_that_does_not_exist_yet_is_created_and_undo_removes_it(tmp_path)
 
 # -------------------------------------------------------------------------------------- enormous frames
 def test_frames_above_the_pixel_limit_are_refused_before_decoding(tmp_path):
-    from organizer.decode import sample_video
+    from organizer.analysis.decode import sample_video
     from organizer.errors import VideoUnreadable
     path = tmp_path / "huge.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1, (9000, 5000))
@@ -343,7 +343,7 @@ def test_frames_above_the_pixel_limit_are_refused_before_decoding(tmp_path):
 def test_large_frames_are_scaled_inside_the_decoder(tmp_path):
     """A 4000x3000 frame is scaled by FFmpeg on its way out: no full-size array is ever made here."""
     import tracemalloc
-    from organizer.decode import sample_video
+    from organizer.analysis.decode import sample_video
     path = tmp_path / "big.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (4000, 3000))
     frame = (np.indices((3000, 4000)).sum(0) % 256).astype(np.uint8)

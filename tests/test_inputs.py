@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from organizer import state as state_module
+from organizer.store import state as state_module
 from organizer.cli import main
 from organizer.layout import Layout
 from organizer.scan import scan
-from organizer.undo import list_runs
+from organizer.moves.undo import list_runs
 
 from .conftest import LABELS, MNV1, MNV2, needs_models, write_video
 from .moverkit import files, make_library, make_plan
@@ -142,7 +142,7 @@ def test_a_folder_tree_nested_1100_deep_is_walked(tmp_path):
 
 
 def test_keyframes_of_a_video_deleted_after_its_analysis_are_still_exported(library, tmp_path, monkeypatch):
-    import organizer.export as export
+    import organizer.outputs.export as export
     real = export.export_analysed
 
     def delete_first(items, out_dir, executor):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from organizer.analysis import AnalysisParams
+from organizer.analysis.video import AnalysisParams
 from organizer.config import Settings
-from organizer.decode import sample_video
+from organizer.analysis.decode import sample_video
 from organizer.features import FeatureSpec, embed_frames, load_backend
-from organizer.keyframes import KeyframeSelector, measure, transition_frames
+from organizer.analysis.keyframes import KeyframeSelector, measure, transition_frames
 
 from .conftest import fast_settings, needs_models, scene_image
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops, mover, recovery
+from organizer.moves import fsops, mover, recovery
 from organizer.layout import Layout
-from organizer.planner import Plan
+from organizer.moves.planner import Plan
 
 from .moverkit import (LARGE, LONG, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
                        needs_shm, run_killed, temp_files, undo)
@@ -170,7 +170,7 @@ def test_undo_goes_back_in_reverse_order(tmp_path):
     (root / "c2" / "v.mp4").write_bytes(b"second")
     before = files(root)
     s1, s2 = os.stat(root / "c1" / "v.mp4"), os.stat(root / "c2" / "v.mp4")
-    from organizer.planner import Move
+    from organizer.moves.planner import Move
     moves = [Move("c2/v.mp4", "c3/v.mp4", "c3", s2.st_size, s2.st_mtime_ns, s2.st_ino),
              Move("c1/v.mp4", "c2/v.mp4", "c2", s1.st_size, s1.st_mtime_ns, s1.st_ino)]
     report = apply(Plan(str(root), str(root), "", {}, [], moves))

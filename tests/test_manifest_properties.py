@@ -13,10 +13,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from organizer import mover, recovery
+from organizer.moves import mover, recovery
 from organizer.errors import ManifestError
 from organizer.layout import Layout
-from organizer.planner import Plan
+from organizer.moves.planner import Plan
 
 from .moverkit import make_library, make_plan
 

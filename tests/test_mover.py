@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops, mover, recovery
+from organizer.moves import fsops, mover, recovery
 from organizer.errors import LockBusy, ManifestError, MoveInterrupted
-from organizer.journal import JournalError
+from organizer.moves.journal import JournalError
 from organizer.layout import Layout
 from organizer.library import library_lock
-from organizer.planner import Move, Plan
-from organizer.undo import list_runs
+from organizer.moves.planner import Move, Plan
+from organizer.moves.undo import list_runs
 
 from .moverkit import (LONG, NAMES, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
                        temp_files, undo)

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from organizer.clustering import VideoClusterer, cluster_names, safe_word
+from organizer.grouping.clustering import VideoClusterer, cluster_names, safe_word
 from organizer.errors import ManifestError
-from organizer.planner import Plan, build_plan, unique_name
+from organizer.moves.planner import Plan, build_plan, unique_name
 from organizer.types import VideoFile
 
 

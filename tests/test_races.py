@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from organizer import fsops, recovery
+from organizer.moves import fsops, recovery
 from organizer.errors import MoveInterrupted
-from organizer.journal import JournalError
+from organizer.moves.journal import JournalError
 from organizer.layout import Layout
-from organizer.planner import Plan
-from organizer.undo import list_runs
+from organizer.moves.planner import Plan
+from organizer.moves.undo import list_runs
 
 from .moverkit import apply, cross_dest, digests, files, make_library, make_plan, needs_shm, temp_files, undo
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from organizer.analysis import AnalysisParams
+from organizer.analysis.video import AnalysisParams
 from organizer.cli import main
-from organizer.engine_ray import AnalysisActor
+from organizer.engine.ray_executor import AnalysisActor
 from organizer.features import FeatureSpec
-from organizer.workers import FAULT_ENV, Job
+from organizer.engine.workers import FAULT_ENV, Job
 
 from .conftest import MNV1, VIDEOS, fast_settings, needs_models, needs_videos, write_video
 
@@ -103,7 +103,7 @@ def test_an_actor_answers_like_a_local_worker(small_library, monkeypatch):
 @pytest.mark.parametrize("nodes,count,share", [([1, 1], 2, 1.0), ([1, 1], 3, 0.5), ([4], 6, 0.6666),
                                                ([1, 1, 1], 4, 0.5), ([2, 1], 7, 0.4), ([], 3, 1.0)])
 def test_actors_beyond_the_cpus_share_them_and_still_fit(nodes, count, share):
-    from organizer.engine_ray import cpu_share
+    from organizer.engine.ray_executor import cpu_share
     got = cpu_share(nodes, count)
     assert got == share
     if nodes:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from organizer import recovery
+from organizer.moves import recovery
 from organizer.errors import RecoveryBlocked
-from organizer.fsops import FAULT_ENV, reset_faults
+from organizer.moves.fsops import FAULT_ENV, reset_faults
 from organizer.layout import Layout
-from organizer.undo import list_runs
+from organizer.moves.undo import list_runs
 
 from .moverkit import (apply, check_after_kill, cross_dest, digests, files, make_library, make_plan, needs_shm,
                        run_killed, temp_files, undo)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from organizer import scale
-from organizer.clustering import VideoClusterer, library_mean, prepare
-from organizer.keyframes import l2n
-from organizer.placement import Member, Rules, assign_new
+from organizer.grouping import scale
+from organizer.grouping.clustering import VideoClusterer, library_mean, prepare
+from organizer.vectors import l2n
+from organizer.grouping.placement import Member, Rules, assign_new
 from organizer.types import ClusterRow, ClusterSet
 
 
@@ -94,7 +94,7 @@ def test_samples_are_seeded_sorted_and_all_when_small(n, size):
 
 
 def test_cluster_names_over_the_threshold_are_the_names_of_the_exact_path(monkeypatch):
-    from organizer import clustering
+    from organizer.grouping import clustering
     rng = np.random.default_rng(2)
     classes = [f"class{i}" for i in range(30)]
     labels = np.repeat(np.arange(5), 40)

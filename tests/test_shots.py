@@ -4,12 +4,13 @@ black, a white flash, a wipe and a fade-out, composed frame by frame with numpy 
 import numpy as np
 import pytest
 
-from organizer.analysis import AnalysisParams, analyse_video, sample
+from organizer.analysis.video import AnalysisParams, analyse_video, sample
 from organizer.config import Settings
-from organizer.decode import sample_video
+from organizer.analysis.decode import sample_video
 from organizer.features import FeatureSpec, load_backend, to_model_input
-from organizer.keyframes import KeyframeSelector, l2n, measure
-from organizer.shots import BLANK, CLEAR, FADE, FLASH, Edit, detect, missing_samples
+from organizer.analysis.keyframes import KeyframeSelector, measure
+from organizer.vectors import l2n
+from organizer.analysis.shots import BLANK, CLEAR, FADE, FLASH, Edit, detect, missing_samples
 
 from .conftest import fast_settings, needs_models, scene_image, write_video
 

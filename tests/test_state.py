@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from organizer import features
 from organizer.cli import main
-from organizer.decode import DECODE_COUNTER
-from organizer.engine import STARTED
+from organizer.analysis.decode import DECODE_COUNTER
+from organizer.engine.executor import STARTED
 from organizer.errors import StateError
-from organizer.state import LibraryState
-from organizer.state_schema import MIGRATIONS, SCHEMA_VERSION, _v1
+from organizer.store.state import LibraryState
+from organizer.store.schema import MIGRATIONS, SCHEMA_VERSION, _v1
 
 from .conftest import LABELS, MNV1, MNV2, VIDEOS, needs_models, needs_videos, write_video
 

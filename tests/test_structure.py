@@ -60,7 +60,7 @@ def test_the_core_never_imports_click_or_rich():
 
 def test_one_model_identity_decides_the_feature_space(tmp_path):
     """The space (and the analysis key) follows the model's content, not its path, labels, runtime or threads."""
-    from organizer.analysis import AnalysisParams
+    from organizer.analysis.video import AnalysisParams
     from organizer.config import Settings
     from organizer.features import FeatureSpec
 

@@ -1,5 +1,5 @@
 """`python -m organizer.cli` runs the command line (as the `organize` script does)."""
 
-from . import main
+from organizer.cli import main
 
 main()

@@ -11,10 +11,10 @@ import sys
 
 import click
 
-from .. import __version__
-from ..config import Settings, resolve, user_config
-from ..errors import OrganizerError
-from .output import shown
+from organizer import __version__
+from organizer.config import Settings, resolve, user_config
+from organizer.errors import OrganizerError
+from organizer.cli.output import shown
 
 EXIT_CODES = {
     0: "success (some files may have been skipped; they are listed with reasons)",

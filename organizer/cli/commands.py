@@ -10,14 +10,14 @@ from pathlib import Path
 
 import click
 
-from ..config import default_toml, resolve, user_config
-from ..errors import OrganizerError
-from ..export import export_videos
-from ..library import Library, NeverOrganized, RunOptions
-from ..manifest import read_manifest
-from ..planner import Plan
-from .app import fail, main, model_options, settings_from, setup_logging
-from .output import plural, print_moves, print_run, print_runs, progress_bar, shown
+from organizer.config import default_toml, resolve, user_config
+from organizer.errors import OrganizerError
+from organizer.outputs.export import export_videos
+from organizer.library import Library, NeverOrganized, RunOptions
+from organizer.moves.manifest import read_manifest
+from organizer.moves.planner import Plan
+from organizer.cli.app import fail, main, model_options, settings_from, setup_logging
+from organizer.cli.output import plural, print_moves, print_run, print_runs, progress_bar, shown
 
 log = logging.getLogger("organizer")
 

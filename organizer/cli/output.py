@@ -10,8 +10,8 @@ import unicodedata
 
 import click
 
-from ..summary import MoveReport, RunReport, clusters_line
-from ..types import UNSORTED
+from organizer.summary import MoveReport, RunReport, clusters_line
+from organizer.types import UNSORTED
 
 _BIDI = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
 

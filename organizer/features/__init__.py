@@ -16,9 +16,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..errors import ModelUnavailable
-from ..inputs import InputError, MiB, read_text
-from .spec import FeatureSpec, file_digest
+from organizer.errors import ModelUnavailable
+from organizer.inputs import InputError, MiB, read_text
+from organizer.features.spec import FeatureSpec, file_digest
 
 __all__ = ["FeatureBackend", "FeatureSpec", "Embedding", "embed_frames", "file_digest", "imagenet_classes",
            "load_backend", "near_duplicate_sources", "to_model_input", "read_labels"]
@@ -65,13 +65,13 @@ def load_backend(spec: FeatureSpec) -> FeatureBackend:
 
 def _build(spec: FeatureSpec) -> FeatureBackend:
     if spec.family == "tflite":
-        from .tflite import TFLiteBackend
+        from organizer.features.tflite import TFLiteBackend
         return TFLiteBackend(Path(spec.source), spec.labels or None, threads=spec.threads)
-    from .inception import InceptionBackend
+    from organizer.features.inception import InceptionBackend
     if (spec.runtime == "keras" or spec.precision != "float32"
             or spec.source not in ("imagenet", "random") and not Path(spec.source).is_file()):
         return InceptionBackend(spec.source, seed=spec.seed, precision=spec.precision)   # (a missing file: the message)
-    from .convert import converted_or_keras
+    from organizer.features.convert import converted_or_keras
     return converted_or_keras(spec)
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import ModelUnavailable
-from . import imagenet_classes
-from .spec import FeatureSpec
-from .tflite import native_output_captured
+from organizer.errors import ModelUnavailable
+from organizer.features import imagenet_classes
+from organizer.features.spec import FeatureSpec
+from organizer.features.tflite import native_output_captured
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def converted_path(spec: FeatureSpec) -> Path:
 
 def converted_or_keras(spec: FeatureSpec):
     """The cached conversion for these weights; converted now when missing; Keras when conversion fails."""
-    from .inception import InceptionBackend
+    from organizer.features.inception import InceptionBackend
 
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return InceptionBackend(spec.source, seed=spec.seed)      # only TensorFlow converts to TFLite
@@ -97,7 +97,7 @@ class ConvertedInceptionBackend:
     def __init__(self, path: Path, random_weights: bool, threads: int = 0):
         # One frame per call: measured as fast as batches here (12-15 frames/s either way on 2 cores), and a fixed
         # batch would pad each video's last chunk with wasted work.
-        from .tflite import make_interpreter
+        from organizer.features.tflite import make_interpreter
 
         self.path = Path(path)
         self.name = "inceptionv3-tflite"

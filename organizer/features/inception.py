@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailable
-from . import imagenet_classes
+from organizer.errors import ModelUnavailable
+from organizer.features import imagenet_classes
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..digest import sha256_file
+from organizer.digest import sha256_file
 
 RECIPE = "f3"     # bump when the way features are read from a model changes: every cached analysis is then redone
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailable
-from . import read_labels
+from organizer.errors import ModelUnavailable
+from organizer.features import read_labels
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,305 @@
+"""Keyframes inside one video: quality gates, adaptive clustering, one sharp frame per picture, no repeats.
+
+Feature distances differ by orders of magnitude between models (random-weight InceptionV3 vs MobileNet), so
+the number of pictures is chosen with scale-free silhouette scores on features, and "the same picture" is decided
+with model-independent pixel checks (a small thumbnail and an 8x8x8 colour histogram).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from organizer.vectors import kmeans, l2n, silhouette
+
+THUMB = 32           # side of the grey/colour thumbnails used for pixel comparisons
+SAME_PICTURE_MAD = 0.06   # mean absolute thumbnail difference (0-1) under which two frames show one picture
+SIMILAR_CONTENT_MAD = 0.12   # looser: frames this close show the same content, perhaps blurred
+BLANK_CONTRAST = 16.0     # luma standard deviation (0-255) under which a frame with few colours is near-solid
+
+
+@dataclass
+class FrameQuality:
+    sharpness: np.ndarray      # variance of the Laplacian on a 240-px-high grey image
+    luminance: np.ndarray      # mean luma 0-255
+    contrast: np.ndarray       # standard deviation of luma 0-255
+    color_bins: np.ndarray     # occupied bins of an 8x8x8 colour histogram
+    hists: np.ndarray          # normalised colour histograms (n, 512)
+    thumbs: np.ndarray         # (n, THUMB*THUMB*3) floats in 0-1
+    mad: np.ndarray            # (n, n) mean absolute thumbnail difference of every pair
+
+
+def measure(frames: list[np.ndarray]) -> FrameQuality:
+    sharp, luma, contrast, bins, hists, thumbs = [], [], [], [], [], []
+    for rgb in frames:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        h, w = grey.shape
+        g240 = cv2.resize(grey, (max(1, round(w * 240 / h)), 240), interpolation=cv2.INTER_AREA)
+        sharp.append(float(cv2.Laplacian(g240, cv2.CV_64F).var()))
+        luma.append(float(grey.mean()))
+        contrast.append(float(grey.std()))
+        small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+        q = (small // 32).reshape(-1, 3).astype(np.int32)
+        hist = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512).astype(np.float32)
+        bins.append(int((hist >= 0.002 * len(q)).sum()))
+        hists.append(hist / hist.sum())
+        thumbs.append(cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() / 255)
+    thumbs_arr = np.array(thumbs)
+    return FrameQuality(np.array(sharp), np.array(luma), np.array(contrast), np.array(bins), np.array(hists), thumbs_arr,
+                        pairwise_mad(thumbs_arr))
+
+
+def pairwise_mad(thumbs: np.ndarray) -> np.ndarray:
+    """Mean absolute thumbnail difference of every pair, a row at a time (memory O(n*d), not O(n*n*d))."""
+    return np.stack([np.abs(thumbs - row).mean(1) for row in thumbs]) if len(thumbs) else np.zeros((0, 0))
+
+
+def hist_corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denom = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b / denom) if denom > 0 else 1.0
+
+
+def transition_frames(thumbs: np.ndarray, max_residual: float) -> np.ndarray:
+    """Frames that look like a blend of their two neighbours (fades, dissolves) while the neighbours differ."""
+    n = len(thumbs)
+    flags = np.zeros(n, dtype=bool)
+    if max_residual <= 0:
+        return flags
+    for i in range(1, n - 1):
+        prev, cur, nxt = thumbs[i - 1], thumbs[i], thumbs[i + 1]
+        span = prev - nxt
+        span_norm = float(np.linalg.norm(span))
+        if np.abs(span).mean() < 0.08:      # neighbours alike: nothing to transition between
+            continue
+        alpha = float(np.clip((cur - nxt) @ span / (span_norm ** 2), 0, 1))
+        residual = float(np.linalg.norm(cur - (alpha * prev + (1 - alpha) * nxt))) / span_norm
+        away = min(np.linalg.norm(cur - prev), np.linalg.norm(cur - nxt)) / span_norm
+        flags[i] = 0.15 < alpha < 0.85 and residual < max_residual and away > 0.25
+    return flags
+
+
+class KeyframeSelector:
+    """Pick one good frame per distinct picture. Shaped like a scikit-learn estimator: fit() returns self."""
+
+    def __init__(self, blur_ratio=0.35, dark_max=18.0, bright_min=245.0, min_color_bins=10,
+                 transition_residual=0.35, min_silhouette=0.12, max_keyframes=24, redundant_cosine=0.92,
+                 redundant_hist=0.90, shot_link=0.35, random_state=0):
+        self.blur_ratio = blur_ratio
+        self.dark_max = dark_max
+        self.bright_min = bright_min
+        self.min_color_bins = min_color_bins
+        self.transition_residual = transition_residual
+        self.min_silhouette = min_silhouette
+        self.max_keyframes = max_keyframes
+        self.redundant_cosine = redundant_cosine
+        self.redundant_hist = redundant_hist
+        self.shot_link = shot_link
+        self.random_state = random_state
+
+    # -- gates ---------------------------------------------------------------------------------------------
+    def _gates(self, q: FrameQuality, excluded: list[str] | None,
+               shots: list[int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
+        n = len(q.sharpness)
+        dark = q.luminance <= self.dark_max
+        bright = q.luminance >= self.bright_min
+        # Near-solid: few colours and little contrast (a black-and-white film has few colours, but contrast).
+        blank = (q.color_bins <= self.min_color_bins) & (q.contrast < BLANK_CONTRAST)
+        edit = {}
+        if excluded is None:
+            edit["transition"] = transition_frames(q.thumbs, self.transition_residual)
+        else:
+            for reason in sorted(set(excluded) - {""}):
+                edit[reason] = np.array([x == reason for x in excluded])
+        keep = np.ones(n, dtype=bool)
+        dropped: dict[str, int] = {}
+        for name, mask in (("dark", dark), ("bright", bright), ("blank", blank), *edit.items()):
+            hit = keep & mask
+            if hit.any():
+                dropped[name] = dropped.get(name, 0) + int(hit.sum())
+            keep &= ~mask
+        # Blur is relative to the sharpest usable frame of similar content: a plain scene is not a blurred one,
+        # and a blend of two pictures (sharper than either) is no reference. With shots, only within the shot.
+        similar = (q.mad <= SIMILAR_CONTENT_MAD) & keep[None, :]
+        if shots is not None:
+            shot = np.asarray(shots)
+            similar &= shot[:, None] == shot[None, :]
+        reference = np.where(similar, q.sharpness[None, :], 0).max(1)
+        blurred = keep & (q.sharpness < self.blur_ratio * reference)
+        if blurred.any():
+            dropped["blurred"] = int(blurred.sum())
+        keep &= ~blurred
+        if not keep.any():   # every frame failed: keep the best rather than none
+            score = q.sharpness * (1 + q.color_bins) * np.where(dark | bright, 0.01, 1)
+            keep[int(np.argmax(score))] = True
+            dropped["kept_best_of_bad"] = 1
+        return keep, dropped
+
+    def _same_picture(self, q: FrameQuality, i: int, j: int, feats: np.ndarray) -> bool:
+        if hist_corr(q.hists[i], q.hists[j]) < self.redundant_hist:
+            return False
+        return q.mad[i, j] <= SAME_PICTURE_MAD or float(feats[i] @ feats[j]) >= self.redundant_cosine
+
+    # -- clustering ----------------------------------------------------------------------------------------
+    def _choose_labels(self, feats: np.ndarray, q: FrameQuality, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        x = feats[idx]
+        n = len(x)
+        if n < 3:
+            if n == 2 and not self._same_picture(q, idx[0], idx[1], feats):
+                return np.array([0, 1]), 1.0
+            return np.zeros(n, dtype=int), 0.0
+        # One picture when every frame matches the medoid pixel-wise.
+        mad = q.mad[np.ix_(idx, idx)]
+        mads = mad[int(np.argmin(mad.sum(1)))]
+        if mads.max() <= SAME_PICTURE_MAD:
+            return np.zeros(n, dtype=int), 0.0
+        # Frames that reused a neighbour's features (the pre-filter) are exact duplicates: k beyond the number of
+        # distinct rows cannot form clusters.
+        distinct = len(np.unique(x, axis=0))
+        if distinct < 2:
+            return np.zeros(n, dtype=int), 0.0
+        k_max = min(n - 1, distinct, self.max_keyframes, max(2, 2 * math.isqrt(n)))
+        best_labels, best_score = np.zeros(n, dtype=int), -1.0
+        for k in range(2, k_max + 1):
+            labels = kmeans(x, k, n_init=3, seed=self.random_state)
+            if len(set(labels.tolist())) < 2:
+                continue
+            score = silhouette(x, labels)
+            if score > best_score + 1e-6:
+                best_labels, best_score = labels, score
+        if best_score < self.min_silhouette:
+            return np.zeros(n, dtype=int), best_score
+        return best_labels, best_score
+
+    # -- shots -------------------------------------------------------------------------------------------
+    def prepare(self, frames: list[np.ndarray], excluded: list[str] | None = None,
+                shots: list[int] | None = None) -> "KeyframeSelector":
+        """Everything that needs no features: quality, gates, and (with shots) the units and their representatives.
+        After this, `sources()` says which frames the model must see; fit() then needs features only for those."""
+        self.quality_ = measure(frames)
+        self.keep_, self.dropped_ = self._gates(self.quality_, excluded, shots)
+        self.units_ = self.reps_ = None
+        if shots is not None:
+            by_shot: dict[int, list[int]] = {}
+            for i in np.flatnonzero(self.keep_):
+                key = int(shots[i]) if shots[i] >= 0 else -1 - int(i)   # a kept frame outside shots stands alone
+                by_shot.setdefault(key, []).append(int(i))
+            self.units_ = [np.array(v) for _, v in sorted(by_shot.items(), key=lambda kv: kv[1][0])]
+            self.reps_ = [self._representative(u) for u in self.units_]
+        self._prepared_n = len(frames)
+        return self
+
+    def _representative(self, unit: np.ndarray) -> int:
+        """The sharpest of the unit's frames closest (in pixels) to the unit's mean picture: no features needed."""
+        q = self.quality_
+        return self._sharpest_near(unit, np.abs(q.thumbs[unit] - q.thumbs[unit].mean(0)).mean(1))
+
+    def _sharpest_near(self, members: np.ndarray, dist: np.ndarray) -> int:
+        """The sharpest of the members in the nearer half by `dist` (not simply the nearest one)."""
+        near = members[dist <= np.quantile(dist, 0.5) + 1e-9]
+        return int(near[np.argmax(self.quality_.sharpness[near])])
+
+    def _alike(self, a: int, b: int) -> bool:
+        q = self.quality_
+        return q.mad[a, b] <= SIMILAR_CONTENT_MAD and hist_corr(q.hists[a], q.hists[b]) >= self.redundant_hist
+
+    def _segments(self, unit: np.ndarray, rep: int) -> list[tuple[np.ndarray, int]]:
+        """A unit cut, in time, into runs of frames that look alike (each starts a new run when it no longer looks
+        like the run's first frame), each with the frame the model sees for it: the unit's representative for the
+        run that holds it, else the sharpest frame nearest the run's mean picture. One run: a uniform shot."""
+        runs, start = [], 0
+        for k in range(1, len(unit) + 1):
+            if k == len(unit) or not self._alike(int(unit[start]), int(unit[k])):
+                runs.append(unit[start:k])
+                start = k
+        return [(run, rep if rep in run else self._representative(run)) for run in runs]
+
+    def sources(self) -> list[int] | None:
+        """Per frame, the frame whose features it uses (the cascade): the representative of its run of look-alike
+        frames inside its shot (most shots are one run); for frames no keyframe can come from, the nearest
+        representative. None without shots."""
+        if not self.reps_:
+            return None
+        out = [-1] * self._prepared_n
+        for unit, rep in zip(self.units_, self.reps_):
+            runs = self._segments(unit, rep)
+            for run, source in runs:
+                for i in run:
+                    out[i] = source if len(runs) == 1 else int(i)
+        reps = np.array(sorted(self.reps_))
+        for i in range(self._prepared_n):
+            if out[i] < 0:
+                out[i] = int(reps[np.argmin(np.abs(reps - i))])
+        return out
+
+    def _group_units(self, feats: np.ndarray) -> list[list[int]]:
+        """Shots that show the same scene, as lists of unit numbers: average linkage on the shots' mean features,
+        cut at a fraction of the median distance between shots (scale-free across models), joined where the
+        representatives' pixels agree."""
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        reps, n = self.reps_, len(self.units_)
+        descriptors = np.stack([l2n(feats[u].mean(0)) for u in self.units_])
+        labels = np.arange(n)
+        if n > 2:
+            d = np.clip(1 - descriptors @ descriptors.T, 0, None)[np.triu_indices(n, 1)]
+            scale = float(np.median(d))
+            if scale > 0:
+                labels = fcluster(linkage(d, "average"), t=self.shot_link * scale, criterion="distance")
+            else:
+                labels = np.zeros(n, dtype=int)
+        labels = np.array(labels)
+        for a in range(n):
+            for b in range(a + 1, n):
+                if self._alike(reps[a], reps[b]):
+                    labels[labels == labels[b]] = labels[a]
+        groups: dict[int, list[int]] = {}
+        for u, label in enumerate(labels):
+            groups.setdefault(int(label), []).append(u)
+        self.n_shots_ = n
+        return list(groups.values())
+
+    def _choose_by_shots(self, feats: np.ndarray) -> list[int]:
+        chosen = []
+        for group in self._group_units(feats):
+            members = np.array([self.reps_[u] for u in group])
+            centre = l2n(np.stack([feats[self.units_[u]].mean(0) for u in group]).mean(0))
+            chosen.append(self._sharpest_near(members, 1 - feats[members] @ centre))
+        return chosen
+
+    def _choose_by_frames(self, feats: np.ndarray) -> list[int]:
+        q, idx = self.quality_, np.flatnonzero(self.keep_)
+        labels, self.silhouette_ = self._choose_labels(feats, q, idx)
+        chosen = []
+        for label in sorted(set(labels)):
+            members = idx[labels == label]
+            chosen.append(self._sharpest_near(members, 1 - feats[members] @ l2n(feats[members].mean(0))))
+        return chosen
+
+    def fit(self, features: np.ndarray, frames: list[np.ndarray], times: list[float] | None = None,
+            excluded: list[str] | None = None, shots: list[int] | None = None) -> "KeyframeSelector":
+        """excluded: per frame, why the edit rules it out ("" when clear; None without a signal, when the old
+        neighbour-blend test stands in); shots: per frame, its shot (-1 when not clear), or None, when frames are
+        clustered one by one. Call prepare() first to learn which frames need features (cascade)."""
+        n = len(frames)
+        times = list(times) if times is not None else list(range(n))
+        if getattr(self, "_prepared_n", None) != n:
+            self.prepare(frames, excluded, shots)
+        q, feats = self.quality_, l2n(features)
+        self.silhouette_ = None
+        chosen = self._choose_by_shots(feats) if self.units_ else self._choose_by_frames(feats)
+        chosen.sort(key=lambda i: times[i])
+        kept: list[int] = []
+        for i in chosen:   # redundancy elimination in time order
+            if any(self._same_picture(q, i, j, feats) for j in kept):
+                self.dropped_["redundant"] = self.dropped_.get("redundant", 0) + 1
+                continue
+            kept.append(i)
+        self.keyframe_indices_ = kept[: self.max_keyframes]
+        self.n_keyframes_ = len(self.keyframe_indices_)
+        self.vector_ = l2n(feats[self.keyframe_indices_].mean(0))
+        self._prepared_n = None
+        return self

@@ -1,0 +1,113 @@
+"""The HTML report: one self-contained page (images as data URIs) for deciding whether to apply a plan.
+
+It shows how the number of clusters was chosen, each cluster with its videos' keyframes, each video's distance to
+its cluster's centre (far-off ones flagged), clusters of a single video flagged, a link that opens each video, the
+skipped files with their reasons, the model actually used, and the exact command that applies the plan.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+from pathlib import Path
+
+from organizer.analysis.images import data_uri
+from organizer.summary import clusters_line
+from organizer.types import UNSORTED
+from organizer.outputs.files import REPORT_MARK, write_output
+from organizer.pipeline import Planned
+
+CSS = """
+body{font:15px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:12px;background:#f6f6f4;color:#222}
+h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.1em;margin:.3em 0}
+.meta{color:#555;font-size:.9em;word-break:break-all}
+.cluster{background:#fff;border-radius:8px;padding:10px;margin:12px 0;box-shadow:0 1px 3px #0002}
+.videos{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:10px}
+.video{border:1px solid #ddd;border-radius:6px;padding:6px;overflow:hidden}.far{border-color:#d33;background:#fff4f4}
+.strip{display:flex;gap:3px;overflow-x:auto}.strip img{height:72px;border-radius:3px;flex:none}
+.name{font-weight:600;word-break:break-all;margin:.3em 0 0}.dst{color:#555;font-size:.85em;word-break:break-all}
+.flag{color:#b00;font-weight:600}code{background:#eee;padding:2px 4px;border-radius:3px;word-break:break-all}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+li{word-break:break-all}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(os.fsencode(str(text)).decode("utf-8", "replace"), quote=True)
+
+
+def _video(r, planned: Planned, dist: float | None, far: float, dst_of: dict) -> str:
+    a = r.analysis
+    dst = dst_of.get(r.video.rel)
+    where = f"&rarr; {_e(dst)}" if dst else "already in place"
+    strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>" for t, th in zip(a.keyframes.times,
+                                                                                         a.thumbnails))
+    waiting = planned.placement.assigned.get(r.video.rel) == UNSORTED
+    off = dist is not None and dist > far
+    what = "distance to the nearest cluster" if waiting else "distance"
+    note = "" if dist is None else f" &middot; <span class={'flag' if off else 'd'}>{what} {dist:.2f}" + (
+        "" if not off else " (over the limit: it waits)" if waiting else " (far from its cluster's centre)") + "</span>"
+    link = Path(planned.plan.root, r.video.rel).as_uri()
+    return (f"<article class='video{' far' if off else ''}'><div class=strip>{strip}</div>"
+            f"<p class=name><a href='{_e(link)}'>{_e(r.video.rel)}</a></p>"
+            f"<p class=dst>{a.duration:.1f} s &middot; {len(a.keyframes.indices)} keyframe"
+            f"{'s' if len(a.keyframes.indices) != 1 else ''}{note} &middot; {where}</p></article>")
+
+
+def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = None) -> str:
+    """The report as a string. Everything taken from file names or settings is escaped."""
+    plan, results, placement = planned.plan, planned.results, planned.placement
+    names = sorted(set(placement.assigned.values()), key=lambda n: (n == UNSORTED, n))      # _unsorted last
+    dst_of = {m.src: m.dst for m in plan.moves}
+    far = float(plan.settings.get("placement.max_distance", 0.7))
+    dist = placement.distances          # the one definition (placement.centre_distances), as in the manifest
+    out = ["<!doctype html><html lang=en><head><meta charset=utf-8>", REPORT_MARK.decode(),
+           "<meta name=viewport content='width=device-width,initial-scale=1'>",
+           f"<title>organize: {_e(plan.root)}</title><style>{CSS}</style></head><body>",
+           f"<h1>{'Planned' if dry_run else 'Applied'}: "
+           f"{_e(clusters_line(len(results), [(c.name, c.size) for c in plan.clusters]))}</h1>",
+           f"<p class=meta>Library {_e(plan.root)} &rarr; {_e(plan.dest)} &middot; {_e(plan.created)} &middot; "
+           f"{len(plan.moves)} moves, {plan.in_place} already in place, {len(plan.skipped)} skipped, "
+           f"{len(plan.downloading)} still downloading</p>"]
+    if placement.k_choice:
+        out.append(f"<p id=k>Number of clusters: {_e(placement.k_choice)}.</p>")
+    said = planned.notes + placement.warnings + placement.advice
+    if said:
+        out.append("<section id=warnings><h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in said)
+                   + "</ul></section>")
+    if dry_run and manifest and plan.moves:
+        out.append(f"<p id=apply>To apply this plan: <code>organize apply {_e(shlex.quote(manifest))}</code></p>")
+    for name in names:
+        members = [r for r in results if placement.assigned[r.video.rel] == name]
+        alone = len(members) == 1 and len(results) > 1 and name != UNSORTED       # a cluster of one: flagged
+        out.append(f"<section class=cluster data-cluster='{_e(name)}'><h2>{_e(name)} "
+                   f"<small{' class=flag' if alone else ''}>({len(members)} video{'s' if len(members) != 1 else ''})"
+                   "</small></h2><div class=videos>")
+        out += [_video(r, planned, dist.get(r.video.rel), far, dst_of) for r in members]
+        out.append("</div></section>")
+    out += _lists(planned)
+    return "\n".join(out)
+
+
+def _lists(planned: Planned) -> list[str]:
+    plan = planned.plan
+    out = []
+    for title, items, ident in (("Skipped", plan.skipped, "skipped"),
+                                ("Still downloading", plan.downloading, "downloading")):
+        out.append(f"<section class=cluster id={ident}><h2>{title} ({len(items)})</h2><ul>")
+        out += [f"<li><b>{_e(f.path)}</b>: {_e(f.reason)}</li>" for f in items]
+        out.append("</ul></section>")
+    model = f"{planned.spec.describe()} (computed by {planned.backend})"
+    out.append(f"<section class=cluster id=settings><h2>Settings</h2><table><tr><th>model</th><td>{_e(model)}</td>"
+               "</tr>")
+    out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in plan.settings.items()
+            if not (k in ("features.weights", "features.backend", "features.precision") and planned.spec.family
+                    == "tflite")]
+    out.append("</table></section></body></html>")
+    return out
+
+
+def write_html_report(path: Path, planned: Planned, dry_run: bool = True, manifest: str | None = None) -> Path:
+    """Write the report: a new file, or a report of ours replaced; never anything else."""
+    return write_output(path, render_html(planned, dry_run, manifest).encode("utf-8"), "report", "--report")
