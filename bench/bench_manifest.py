@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import describe  # noqa: E402
-from organizer.moves.planner import ClusterInfo, Move, Plan  # noqa: E402
+from organizer.moves.plan import ClusterInfo, Move, Plan  # noqa: E402
+from organizer.moves.manifest import parse_plan
 
 
 def plan_of(n: int) -> Plan:
@@ -41,7 +42,7 @@ def main() -> None:
         checks, digests = [], []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            plan = Plan.from_json(text)
+            plan = parse_plan(text)
             checks.append(time.perf_counter() - start)
             start = time.perf_counter()
             plan.digest()

@@ -53,7 +53,8 @@ def peak_mib() -> float:
 def phase(name: str, n: int, dim: int, k: int, new: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from organizer.grouping.clustering import VideoClusterer, library_mean
+    from organizer.grouping.clustering import VideoClusterer
+    from organizer.grouping.space import library_mean
     from organizer.grouping.placement import Member, Rules, place, refreshed
     from organizer.grouping import scale
     from organizer.grouping.scale import unit_centroids

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from organizer.analysis.video import AnalysisParams  # noqa: E402
-from organizer.grouping.clustering import library_mean, prepare  # noqa: E402
+from organizer.grouping.space import library_mean, prepare  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.features import FeatureSpec  # noqa: E402
 from organizer.vectors import l2n  # noqa: E402

@@ -9,15 +9,43 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 STATE_DIR = ".organizer"
 TMP_PREFIX = ".organizer-tmp-"     # the mover's temporary files; a plan may never name one
+NAME_MAX = 255                     # bytes in one file name (every Linux filesystem we write to)
 
 
 def looks_like_ours(rel: str) -> bool:
     """True when a relative path names our state folder (or anything in it) or one of our temporary files."""
     parts = PurePosixPath(rel).parts
     return any(p == STATE_DIR or p.startswith(TMP_PREFIX) for p in parts)
+
+
+def free_name(first: str, numbered: Callable[[int], str], taken: Callable[[str], bool]) -> str:
+    """`first` when it is not taken, else the first of numbered(2), numbered(3), ... that is not: the one loop
+    behind every name organize makes up (a moved file's, a cluster folder's, an export folder's)."""
+    candidate, n = first, 2
+    while taken(candidate):
+        candidate, n = numbered(n), n + 1
+    return candidate
+
+
+def fit_name(stem: str, suffix: str, max_bytes: int = NAME_MAX) -> str:
+    """stem+suffix, shortening the stem (at a character boundary) so the name fits in max_bytes."""
+    while len(os.fsencode(stem + suffix)) > max_bytes and stem:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """The name itself if free, else 'stem (2).ext', 'stem (3).ext', ... always within NAME_MAX bytes."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    ext = "." + ext if ext else ""
+    return free_name(name, lambda n: fit_name(stem, f" ({n}){ext}"),
+                     lambda c: c in taken or len(os.fsencode(c)) > NAME_MAX)
 
 
 def not_writable(folder: Path, exc: OSError) -> str:

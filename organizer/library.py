@@ -25,7 +25,7 @@ from organizer.layout import STATE_DIR, Layout, not_writable
 from organizer.outputs.files import is_ours, write_output
 from organizer.pipeline import Planned, folders_in, organize
 from organizer.grouping.placement import Member, refreshed, top_folder
-from organizer.moves.planner import Plan
+from organizer.moves.plan import Plan
 from organizer.types import Progress
 from organizer.scan import scan
 from organizer.store.state import LibraryState, RunRecord
@@ -33,7 +33,7 @@ from organizer.summary import ClusterLine, MoveReport, NewVideo, RunReport, Vide
 from organizer.types import ClusterSet, Failure
 from organizer.moves.undo import RunInfo, list_runs
 from organizer.moves.undo import undo as undo_application
-from organizer.engine.workers import peak_rss_mib
+from organizer.engine.spawn import peak_rss_mib
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from organizer.errors import ModelUnavailable, NothingProcessed, OrganizerError
 from organizer.features import FeatureSpec, imagenet_classes, read_labels
 from organizer.store.inventory import Identified, identify
 from organizer.grouping.placement import Member, Placement, Rules, place, top_folder
-from organizer.moves.planner import Plan, build_plan
+from organizer.moves.plan import Plan
+from organizer.moves.planner import build_plan
 from organizer.types import NoProgress, Progress
 from organizer.scan import scan
 from organizer.store.state import LibraryState

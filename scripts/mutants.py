@@ -74,7 +74,7 @@ MUTANTS = [
     Mutant("folders followed through links", "organizer/moves/fsops.py",
            "DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC",
            "DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC", MOVER),
-    Mutant("manifests may name our own files", "organizer/moves/manifest.py", "    if looks_like_ours(rel):",
+    Mutant("manifests may name our own files", "organizer/moves/plan.py", "    if looks_like_ours(rel):",
            "    if False:", MOVER + ("tests/test_manifest_properties.py",)),
     Mutant("undone moves undone again", "organizer/moves/undo.py", "            if (run.id, op) not in undone]",
            "            ]", MOVER),

@@ -12,7 +12,8 @@ import pytest
 from organizer.moves import fsops, mover, recovery
 from organizer.moves import undo as undo_module
 from organizer.layout import Layout
-from organizer.moves.planner import Plan, build_plan
+from organizer.moves.plan import Plan
+from organizer.moves.planner import build_plan
 from organizer.scan import scan
 
 SHM = Path("/dev/shm")

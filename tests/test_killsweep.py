@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from organizer.moves import fsops, mover, recovery
+from organizer.moves.manifest import parse_plan
 from organizer.layout import Layout
-from organizer.moves.planner import Plan
+from organizer.moves.plan import Plan
 
 from .moverkit import (LARGE, LONG, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
                        needs_shm, run_killed, temp_files, undo)
@@ -31,7 +32,7 @@ def one_round(base: Path, dest_base: Path, point: str, k: int) -> tuple[int, lis
     problems, kills = [], 0
     kills += run_killed(lambda: apply(plan), tag)
     problems += [f"{tag} apply: {p}" for p in check_after_kill(plan, originals)]
-    apply(Plan.from_json(plan.to_json()))                # recovery, then the same plan resumes
+    apply(parse_plan(plan.to_json()))                # recovery, then the same plan resumes
     if sorted(digests(root, dest)) != sorted(digests_of(originals)) or files(root):
         problems.append(f"{tag}: after the resumed apply the files are not each moved exactly once")
     if temp_files(root, dest):
@@ -126,7 +127,7 @@ def test_a_torn_journal_line_is_cut_before_recovery_writes(tmp_path):
     text = journal.read_bytes()
     assert b'"dst_in\n' not in text and b"dst_in{" not in text and text.endswith(b"\n")
     assert check_after_kill(plan, originals) == []
-    apply(Plan.from_json(plan.to_json()))
+    apply(parse_plan(plan.to_json()))
     undo(root)
     assert files(root) == before
 
@@ -137,7 +138,7 @@ def test_undo_reverses_an_interrupted_and_resumed_application_in_one_go(tmp_path
     before = files(root)
     plan = make_plan(root, dest)
     assert run_killed(lambda: apply(plan), "unlink_src:5")
-    apply(Plan.from_json(plan.to_json()))          # recovery and the resumed apply: two runs, one application
+    apply(parse_plan(plan.to_json()))          # recovery and the resumed apply: two runs, one application
     assert files(root) == {}
     report = undo(root)
     assert report.moved == len(plan.moves) and files(root) == before
@@ -170,7 +171,7 @@ def test_undo_goes_back_in_reverse_order(tmp_path):
     (root / "c2" / "v.mp4").write_bytes(b"second")
     before = files(root)
     s1, s2 = os.stat(root / "c1" / "v.mp4"), os.stat(root / "c2" / "v.mp4")
-    from organizer.moves.planner import Move
+    from organizer.moves.plan import Move
     moves = [Move("c2/v.mp4", "c3/v.mp4", "c3", s2.st_size, s2.st_mtime_ns, s2.st_ino),
              Move("c1/v.mp4", "c2/v.mp4", "c2", s1.st_size, s1.st_mtime_ns, s1.st_ino)]
     report = apply(Plan(str(root), str(root), "", {}, [], moves))
@@ -197,7 +198,7 @@ def double_round(base: Path, dest_base: Path, first: str, second: str) -> tuple[
         return None, []
     killed = run_killed(lambda: recovery.recover(Layout.of(root)), second)
     problems = [f"{tag}: {p}" for p in check_after_kill(plan, originals)]
-    apply(Plan.from_json(plan.to_json()))
+    apply(parse_plan(plan.to_json()))
     if sorted(digests(root, dest)) != sorted(digests_of(originals)) or files(root):
         problems.append(f"{tag}: after resuming, the files are not each moved exactly once")
     if temp_files(root, dest):

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from organizer.moves import fsops, mover, recovery
+from organizer.moves.manifest import parse_plan
 from organizer.errors import LockBusy, ManifestError, MoveInterrupted
 from organizer.moves.journal import JournalError
 from organizer.layout import Layout
 from organizer.library import library_lock
-from organizer.moves.planner import Move, Plan
+from organizer.moves.plan import Move, Plan
 from organizer.moves.undo import list_runs
 
 from .moverkit import (LONG, NAMES, apply, check_after_kill, cross_dest, digests, files, make_library, make_plan,
@@ -36,7 +37,7 @@ def lib(tmp_path):
 def test_names_round_trip_through_manifest_journal_and_undo(lib, dest):
     root, originals = lib
     before = files(root)
-    plan = Plan.from_json(make_plan(root, dest).to_json())   # through the manifest
+    plan = parse_plan(make_plan(root, dest).to_json())   # through the manifest
     collided = [m for m in plan.moves if m.src == LONG][0]
     assert len(os.fsencode(collided.dst.split("/")[1])) == 255 and collided.dst.endswith(" (2).mp4")
     report = apply(plan)
@@ -359,7 +360,7 @@ def test_a_manifest_may_not_name_our_temporary_files_or_state_folder(lib, tmp_pa
         bad = json.loads(json.dumps(data))
         bad["moves"][0][field_] = value
         with pytest.raises(ManifestError, match="organize's own"):
-            Plan.from_json(json.dumps(bad))
+            parse_plan(json.dumps(bad))
 
 
 def test_temporary_files_are_removed_only_by_their_inode(tmp_path):

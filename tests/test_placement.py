@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from organizer.grouping.clustering import match_clusters
+from organizer.grouping.space import match_clusters
 from organizer.grouping.placement import (UNSORTED, Member, Rules, centroids_from_folders, place, refreshed,
                                  renamed_folders, top_folder)
 from organizer.types import ClusterRow, ClusterSet
@@ -107,7 +107,7 @@ def test_a_count_far_above_the_videos_is_a_ceiling_on_a_first_run():
 def test_drift_is_reported_with_what_a_recluster_would_move():
     from organizer.grouping.growth import drift
     x, truth, _ = blob_vectors(3, 6, seed=5)
-    from organizer.grouping.clustering import prepare
+    from organizer.grouping.space import prepare
     xp = prepare(x)
     good = [f"g{t}" for t in truth]
     assert drift(xp, good).suggested is False

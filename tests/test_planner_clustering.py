@@ -4,9 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from organizer.grouping.clustering import VideoClusterer, cluster_names, safe_word
+from organizer.grouping.clustering import VideoClusterer
+from organizer.moves.manifest import parse_plan
+from organizer.grouping.names import cluster_names, safe_word
 from organizer.errors import ManifestError
-from organizer.moves.planner import Plan, build_plan, unique_name
+from organizer.moves.planner import build_plan
+from organizer.layout import unique_name
 from organizer.types import VideoFile
 
 
@@ -39,12 +42,12 @@ def test_files_already_in_their_cluster_folder_stay(tmp_path):
 
 def test_manifest_round_trip_and_version_check(tmp_path):
     plan = build_plan(tmp_path, tmp_path, [(vf(tmp_path, "b\udcff.mp4"), "cluster-01")], {"k": 1})
-    again = Plan.from_json(plan.to_json())
+    again = parse_plan(plan.to_json())
     assert again.moves == plan.moves and again.root == str(tmp_path)
     with pytest.raises(ManifestError, match="version"):
-        Plan.from_json(plan.to_json().replace('"version": 1', '"version": 9'))
+        parse_plan(plan.to_json().replace('"version": 1', '"version": 9'))
     with pytest.raises(ManifestError, match="not a valid organize manifest"):
-        Plan.from_json('{"version": 1}')
+        parse_plan('{"version": 1}')
 
 
 def blobs(k=3, per=5, dim=32, seed=0):

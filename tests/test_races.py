@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from organizer.moves import fsops, recovery
+from organizer.moves.manifest import parse_plan
 from organizer.errors import MoveInterrupted
 from organizer.moves.journal import JournalError
 from organizer.layout import Layout
-from organizer.moves.planner import Plan
 from organizer.moves.undo import list_runs
 
 from .moverkit import apply, cross_dest, digests, files, make_library, make_plan, needs_shm, temp_files, undo
@@ -115,7 +115,7 @@ def test_a_temporary_that_cannot_be_removed_leaves_the_move_open_for_recovery(tm
         assert [r.status for r in list_runs(Layout.of(root))] == ["interrupted"]
         assert recovery.recover(Layout.of(root)) == 1
         assert temp_files(root, dest) == []
-        apply(Plan.from_json(plan.to_json()))
+        apply(parse_plan(plan.to_json()))
         assert sorted(digests(root, dest)) == sorted(hashlib.sha256(d).hexdigest() for d in originals.values())
         assert files(root) == {}
     finally:

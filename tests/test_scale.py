@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from organizer.grouping import scale
-from organizer.grouping.clustering import VideoClusterer, library_mean, prepare
+from organizer.grouping import scale, space
+from organizer.grouping.clustering import VideoClusterer
+from organizer.grouping.space import library_mean, prepare
 from organizer.vectors import l2n
 from organizer.grouping.placement import Member, Rules, assign_new
 from organizer.types import ClusterRow, ClusterSet
@@ -57,7 +58,7 @@ def test_the_canonical_numbering_is_by_size_then_first_member():
 
 
 def test_chunked_means_and_centroids_match_the_whole_array(monkeypatch):
-    monkeypatch.setattr(scale, "CHUNK", 7)
+    monkeypatch.setattr(space, "CHUNK", 7)                # slices read it when called: 7-row chunks
     x, truth = library(10, 3, dim=16)
     listed = list(x)
     np.testing.assert_allclose(library_mean(listed), l2n(x).mean(0), atol=1e-6)
@@ -94,15 +95,15 @@ def test_samples_are_seeded_sorted_and_all_when_small(n, size):
 
 
 def test_cluster_names_over_the_threshold_are_the_names_of_the_exact_path(monkeypatch):
-    from organizer.grouping import clustering
+    from organizer.grouping import names, space
     rng = np.random.default_rng(2)
     classes = [f"class{i}" for i in range(30)]
     labels = np.repeat(np.arange(5), 40)
     scores = [np.abs(rng.normal(0, 0.05, 30)).astype(np.float32) for _ in labels]
     for s, c in zip(scores, labels):
         s[c * 5:(c * 5) + 2] += 0.5                    # each cluster has its own two strong classes
-    exact = clustering.cluster_names(labels, scores, classes)
-    monkeypatch.setattr(clustering, "LARGE", 50)
-    monkeypatch.setattr(scale, "CHUNK", 16)
-    assert clustering.cluster_names(labels, scores, classes) == exact
+    exact = names.cluster_names(labels, scores, classes)
+    monkeypatch.setattr(names, "LARGE", 50)
+    monkeypatch.setattr(space, "CHUNK", 16)
+    assert names.cluster_names(labels, scores, classes) == exact
     assert exact[0] == "01-class0-class1" or exact[0] == "01-class1-class0"

@@ -29,6 +29,101 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the organizer modules it imports (a name imported from a package that is a submodule counts as that
+    submodule; imports inside functions count too)."""
+    known = {module_name(p) for p in MODULES}
+    graph = {}
+    for path in MODULES:
+        edges = set()
+        for name in imports_of(path):
+            # the longest known module that the name is, or lies in
+            parts = name.split(".")
+            for k in range(len(parts), 0, -1):
+                if ".".join(parts[:k]) in known:
+                    edges.add(".".join(parts[:k]))
+                    break
+        graph[module_name(path)] = edges - {module_name(path)}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_at_most_14_modules_at_the_top_and_every_subpackage_says_what_it_holds():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 14, f"{len(top)} modules at the top of organizer/: {top}"
+    for init in PACKAGE.glob("*/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and len(doc) > 40, f"{init.parent.name}/ has no docstring saying what it holds and may import"
+
+
+LEAVES = {"types", "errors", "clock", "digest", "inputs", "layout", "vectors", "config", "summary", "data"}
+MAY_IMPORT = {      # what each subpackage may import besides itself (docs/DESIGN.md's package map; each __init__ says so)
+    "features": LEAVES,
+    "analysis": LEAVES | {"features"},
+    "engine": LEAVES | {"features", "analysis"},
+    "grouping": LEAVES,
+    "store": LEAVES,
+    "moves": LEAVES,
+    "outputs": LEAVES | {"features", "analysis", "engine", "pipeline", "scan"},
+    "cli": LEAVES | {"library", "moves", "outputs", ""},
+}
+
+
+def test_imports_between_packages_run_one_way():
+    wrong = []
+    for module, edges in import_graph().items():
+        parts = module.split(".")
+        if len(parts) < 3 or parts[1] not in MAY_IMPORT:
+            continue
+        for target in edges:
+            top = target.split(".")[1] if "." in target else ""
+            if top != parts[1] and top not in MAY_IMPORT[parts[1]]:
+                wrong.append(f"{module} imports {target}")
+    assert wrong == []
+
+
 def test_no_module_over_400_lines_and_no_function_over_60():
     too_long = []
     for path in MODULES:

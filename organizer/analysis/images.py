@@ -27,12 +27,6 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
     return data.tobytes()
 
 
-def decode_jpeg(data: bytes) -> np.ndarray | None:
-    """JPEG bytes as an RGB image, or None when they do not decode."""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def thumbnail_jpeg(rgb: np.ndarray, side: int = THUMB_SIDE) -> bytes:
     return encode_jpeg(scale_to(rgb, side))
 

@@ -259,7 +259,6 @@ class KeyframeSelector:
         groups: dict[int, list[int]] = {}
         for u, label in enumerate(labels):
             groups.setdefault(int(label), []).append(u)
-        self.n_shots_ = n
         return list(groups.values())
 
     def _choose_by_shots(self, feats: np.ndarray) -> list[int]:
@@ -272,7 +271,7 @@ class KeyframeSelector:
 
     def _choose_by_frames(self, feats: np.ndarray) -> list[int]:
         q, idx = self.quality_, np.flatnonzero(self.keep_)
-        labels, self.silhouette_ = self._choose_labels(feats, q, idx)
+        labels, _ = self._choose_labels(feats, q, idx)
         chosen = []
         for label in sorted(set(labels)):
             members = idx[labels == label]
@@ -289,7 +288,6 @@ class KeyframeSelector:
         if getattr(self, "_prepared_n", None) != n:
             self.prepare(frames, excluded, shots)
         q, feats = self.quality_, l2n(features)
-        self.silhouette_ = None
         chosen = self._choose_by_shots(feats) if self.units_ else self._choose_by_frames(feats)
         chosen.sort(key=lambda i: times[i])
         kept: list[int] = []

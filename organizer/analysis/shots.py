@@ -40,10 +40,6 @@ def tiny_luma(frame) -> np.ndarray:
     return frame.reformat(width=SIDE, height=SIDE, format="gray").to_ndarray()
 
 
-def tiny_luma_rgb(rgb: np.ndarray) -> np.ndarray:
-    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-
-
 class SignalRecorder:
     """Collects the tiny image of each decoded frame (frame number, image)."""
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import click
 
 from organizer.config import default_toml, resolve, user_config
+from organizer.moves.manifest import parse_plan
 from organizer.errors import OrganizerError
 from organizer.outputs.export import export_videos
 from organizer.library import Library, NeverOrganized, RunOptions
 from organizer.moves.manifest import read_manifest
-from organizer.moves.planner import Plan
 from organizer.cli.app import fail, main, model_options, settings_from, setup_logging
 from organizer.cli.output import plural, print_moves, print_run, print_runs, progress_bar, shown
 
@@ -100,7 +100,7 @@ def apply_cmd(manifest, as_json, quiet, debug):
     """Apply a saved plan exactly; files changed since planning are skipped with a reason."""
     setup_logging(debug, None, quiet or as_json)
     try:
-        plan = Plan.from_json(read_manifest(manifest), str(manifest))
+        plan = parse_plan(read_manifest(manifest), str(manifest))
         with Library.open(plan.root) as library:
             report = library.apply(plan)
     except OrganizerError as exc:

@@ -21,12 +21,12 @@ from typing import Iterator, Protocol, Sequence
 from organizer.analysis.video import AnalysisParams
 from organizer.errors import ModelUnavailable
 from organizer.features import FeatureSpec, load_backend
+from organizer.engine.spawn import STARTUP_SECONDS
 from organizer.engine.workers import Job, Outcome, WorkerProcess, run_job
 
 __all__ = ["Executor", "InlineExecutor", "Job", "LocalExecutor", "Outcome", "make_executor", "usable_cores"]
 
 log = logging.getLogger(__name__)
-STARTUP_SECONDS = 900.0        # a worker may take this long to load the model (a first InceptionV3 conversion)
 STARTED = {"workers": 0}       # worker processes started in this process (tests: a no-op run starts none)
 
 

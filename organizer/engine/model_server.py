@@ -23,6 +23,7 @@ import numpy as np
 
 from organizer.errors import ModelUnavailable
 from organizer.features import FeatureSpec, load_backend
+from organizer.engine.spawn import STARTUP_SECONDS, load_or_report, peak_rss_mib, start_child
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ class RemoteHandle:
 def serve(parent, spec: FeatureSpec, address: str, authkey: bytes, max_batch: int) -> None:
     """The model process: load the model, accept workers, answer batched requests until the parent says stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from organizer.engine.workers import load_or_report
-
     backend = load_or_report(parent, lambda: load_backend(spec))
     if backend is None:
         return
@@ -95,7 +94,6 @@ def serve(parent, spec: FeatureSpec, address: str, authkey: bytes, max_batch: in
             started = time.monotonic()
             frames += _answer(backend, _requests(current, clients, lock), max_batch)
             busy, calls = busy + time.monotonic() - started, calls + 1
-    from organizer.engine.workers import peak_rss_mib
     parent.send(("bye", {"peak_rss": peak_rss_mib(), "model_busy": round(busy, 3), "model_frames": frames,
                          "model_calls": calls}))
     listener.close()
@@ -157,13 +155,12 @@ class ModelServer:
     """The model process, seen from the parent."""
 
     def __init__(self, spec: FeatureSpec, debug: bool = False, max_batch: int = 256):
-        from organizer.engine.workers import start_child
 
         self._dir = tempfile.mkdtemp(prefix="organize-model-")
         self.address = os.path.join(self._dir, "model.sock")
         self.authkey = secrets.token_bytes(16)
         self.proc, self.conn = start_child(("model", spec, self.address, self.authkey, max_batch), debug)
-        if not self.conn.poll(900):
+        if not self.conn.poll(STARTUP_SECONDS):
             self.stop()
             raise ModelUnavailable("The model process did not start within 15 minutes.")
         try:

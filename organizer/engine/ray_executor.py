@@ -26,13 +26,13 @@ from typing import Iterator, Sequence
 from organizer.analysis.video import AnalysisParams
 from organizer.errors import ConfigError, ModelUnavailable, OrganizerError
 from organizer.features import FeatureSpec
-from organizer.engine.workers import Job, Outcome, WorkerProcess, peak_rss_mib
+from organizer.engine.spawn import STARTUP_SECONDS, peak_rss_mib
+from organizer.engine.workers import Job, Outcome, WorkerProcess
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3          # a batch whose actor is lost is sent again, up to this many tries in all
 IN_FLIGHT = 2             # batches queued per actor: one running, one waiting
-STARTUP_SECONDS = 900.0   # an actor may take this long to load the model (a first InceptionV3 conversion)
 EXTRA = "pip install 'organizer[ray]'"
 
 
@@ -132,7 +132,6 @@ class RayExecutor:
         self.video_timeout = video_timeout
         self.debug = debug
         self.peak_rss: list[float] = []
-        self.restarts = 0                  # batches sent again after their actor was lost
         self.ray = import_ray()
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
@@ -246,7 +245,6 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:       # the actor, its process or its node was lost
             if attempt < MAX_ATTEMPTS:
                 log.info("A Ray worker was lost (%s); its %d video(s) are sent again.", type(exc).__name__, len(batch))
-                self.restarts += 1
                 batches.appendleft((batch, attempt + 1))
                 return
             yield from (Outcome(job, failure=f"the Ray worker analysing this file was lost {MAX_ATTEMPTS} times "

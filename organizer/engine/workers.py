@@ -10,12 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 
 from organizer.analysis.video import AnalysisParams, analyse_video
 from organizer.analysis.decode import frames_at
@@ -23,7 +20,7 @@ from organizer.errors import ModelUnavailable, OrganizerError, VideoUnreadable
 from organizer.features import FeatureSpec, load_backend
 from organizer.analysis.images import encode_jpeg
 from organizer.types import Analysis
-from organizer.engine.spawn import child_env
+from organizer.engine.spawn import STARTUP_SECONDS, load_or_report, peak_rss_mib, start_child
 
 log = logging.getLogger(__name__)
 
@@ -131,41 +128,6 @@ def _quiet_child(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), in MiB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def child_entry(fd: int) -> None:
-    """Run the role the parent asks for on the connection at fd."""
-    conn = Connection(fd)
-    role, *args = conn.recv()
-    if role == "model":
-        from organizer.engine.model_server import serve
-        serve(conn, *args)
-    else:
-        worker_main(conn, *args)
-
-
-def load_or_report(conn, load):
-    """The loaded backend, or None after telling the parent in one sentence why it could not be loaded."""
-    try:
-        return load()
-    except OrganizerError as exc:
-        conn.send(("fatal", str(exc)))
-    except Exception as exc:
-        conn.send(("fatal", f"The feature model could not be loaded ({type(exc).__name__}: {exc})."))
-    return None
-
-
 def worker_main(conn, spec: FeatureSpec, params: AnalysisParams, threads: int, debug: bool, remote=None) -> None:
     """The child's loop: load the model once, then one job at a time until told to stop."""
     _quiet_child(threads)
@@ -192,24 +154,6 @@ def worker_main(conn, spec: FeatureSpec, params: AnalysisParams, threads: int, d
 
 
 # ----------------------------------------------------------------------------------------- the parent side
-def start_child(first_message: tuple, debug: bool, threads: int = 0) -> tuple[subprocess.Popen, Connection]:
-    """A `python -m organizer.engine.child` process and our end of its connection. Its output goes nowhere unless
-    debugging (native libraries print: LiteRT's INFO line, FFmpeg). With `threads`, the thread pools of the
-    native libraries (FFmpeg's decoder, OpenMP, BLAS) are capped before they start."""
-    ours, theirs = socket.socketpair()
-    env = child_env(threads)
-    out = None if debug else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "organizer.engine.child", str(theirs.fileno())],
-                                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                env=env)
-    finally:
-        theirs.close()
-    conn = Connection(ours.detach())
-    conn.send(first_message)
-    return proc, conn
-
-
 class WorkerProcess:
     """One worker child: start it, give it jobs, notice its death; `run_one` drives it synchronously."""
 
@@ -257,7 +201,7 @@ class WorkerProcess:
 
     def run_one(self, job: Job, timeout: float) -> Outcome:
         """Do one job in the child and wait for it; a crash or a hang costs this job, and the child is replaced."""
-        self.wait_ready(max(timeout, 900.0))
+        self.wait_ready(max(timeout, STARTUP_SECONDS))
         self.send(job)
         while True:
             message = self.wait_message(timeout - (time.monotonic() - self.since))

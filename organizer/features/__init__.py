@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from organizer.errors import ModelUnavailable
-from organizer.inputs import InputError, MiB, read_text
+from organizer.features.labels import imagenet_classes, read_labels
 from organizer.features.spec import FeatureSpec, file_digest
 
 __all__ = ["FeatureBackend", "FeatureSpec", "Embedding", "embed_frames", "file_digest", "imagenet_classes",
@@ -33,22 +31,6 @@ class FeatureBackend(Protocol):
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Features (N, D) and class scores (N, C) or None, for N RGB uint8 images of input_size."""
-
-
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names, shipped with the package (nothing is downloaded)."""
-    text = resources.files("organizer.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def read_labels(path: str) -> list[str]:
-    """Class names, one per line (a sentence, not a traceback, for a file that is missing, not UTF-8 or not a
-    regular file)."""
-    try:
-        text = read_text(path, "labels file (features.labels)", 64 * MiB)
-    except InputError as exc:
-        raise ModelUnavailable(str(exc)) from None
-    return [ln.strip() for ln in text.splitlines()]
 
 
 _CACHE: dict[tuple, FeatureBackend] = {}

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from organizer.errors import ModelUnavailable
-from organizer.features import imagenet_classes
+from organizer.features.labels import imagenet_classes
 from organizer.features.spec import FeatureSpec
 from organizer.features.tflite import native_output_captured
 

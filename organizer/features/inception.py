@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from organizer.errors import ModelUnavailable
-from organizer.features import imagenet_classes
+from organizer.features.labels import imagenet_classes
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from organizer.errors import ModelUnavailable
-from organizer.features import read_labels
+from organizer.features.labels import read_labels
 
 log = logging.getLogger(__name__)
 

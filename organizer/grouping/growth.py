@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from organizer.grouping.space import match_clusters
 from organizer.vectors import l2n
 
 DRIFT_MARGIN = 0.05      # a fresh clustering must beat the folders' silhouette by this much to be suggested
@@ -88,7 +89,6 @@ def drift(x: np.ndarray, folders: list[str], seed: int = 0) -> Drift | None:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    from organizer.grouping.clustering import match_clusters
 
     current = np.array([names.index(f) for f in folders])
     many = k > 100       # k-means++ over hundreds of centres costs more than the check is worth: one random start

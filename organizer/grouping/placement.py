@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from organizer.grouping.clustering import (VideoClusterer, cluster_names, distances, library_mean, match_clusters, next_number, prepare)
+from organizer.grouping.clustering import VideoClusterer
+from organizer.grouping.names import cluster_names, next_number
+from organizer.grouping.space import distances, library_mean, match_clusters, prepare
 from organizer.grouping import scale
 from organizer.grouping.growth import Drift, drift, groups
 from organizer.vectors import l2n

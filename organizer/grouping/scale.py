@@ -15,45 +15,16 @@ Below LARGE none of this runs: small libraries keep exact KMeans and linkage.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
-
 import numpy as np
 
+from organizer.grouping.space import prepare, rows, slices
 from organizer.vectors import l2n
 
 LARGE = 20_000          # videos above which clustering uses this module
-CHUNK = 32_768          # rows prepared at a time
 COMPONENTS = 128        # PCA dimensions for MiniBatchKMeans
 PCA_SAMPLE = 50_000     # rows the PCA is fitted on
 MICRO = 4_000           # small clusters whose centres auto's linkage groups
 SAMPLE = 5_000          # videos a drift check compares (seeded sample)
-
-
-def slices(n: int, size: int = CHUNK) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
-def rows(vectors: Sequence[np.ndarray] | np.ndarray, part) -> np.ndarray:
-    """vectors[part] as one float32 array (vectors: an array or a list of vectors; part: a slice or indices)."""
-    if isinstance(vectors, np.ndarray):
-        return np.asarray(vectors[part], np.float32)
-    picked = vectors[part] if isinstance(part, slice) else [vectors[i] for i in part]
-    return np.stack(picked).astype(np.float32, copy=False)
-
-
-def unit_sum(vectors: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """The sum of the vectors' unit vectors, a chunk at a time."""
-    total = None
-    for part in slices(len(vectors)):
-        s = l2n(rows(vectors, part)).sum(0)
-        total = s if total is None else total + s
-    return total
-
-
-def prepared(vectors, part, mean: np.ndarray) -> np.ndarray:
-    """Rows of vectors, mean-centred in the library's space and L2-normalised (as clustering.prepare does)."""
-    return l2n(l2n(rows(vectors, part)) - mean)
 
 
 def sample(n: int, size: int, seed: int) -> np.ndarray:
@@ -68,12 +39,12 @@ def project(vectors, mean: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     n = len(vectors)
-    fit_on = prepared(vectors, sample(n, PCA_SAMPLE, seed), mean)
+    fit_on = prepare(rows(vectors, sample(n, PCA_SAMPLE, seed)), mean)
     pca = PCA(min(COMPONENTS, fit_on.shape[1], len(fit_on) - 1), svd_solver="randomized", random_state=seed)
     pca.fit(fit_on)
     z = np.empty((n, pca.n_components_), np.float32)
     for part in slices(n):
-        z[part] = pca.transform(prepared(vectors, part, mean))
+        z[part] = pca.transform(prepare(rows(vectors, part), mean))
     return z
 
 
@@ -98,7 +69,7 @@ def label_sums(vectors, labels: np.ndarray, k: int, mean: np.ndarray | None = No
         keep = lab >= 0
         onehot = csr_matrix((np.ones(int(keep.sum()), np.float32), (lab[keep], np.flatnonzero(keep))),
                             shape=(k, len(lab)))
-        chunk = rows(vectors, part) if mean is None else prepared(vectors, part, mean)
+        chunk = rows(vectors, part) if mean is None else prepare(rows(vectors, part), mean)
         s = np.asarray(onehot @ chunk, np.float64)
         sums = s if sums is None else sums + s
     return sums
@@ -131,7 +102,7 @@ def groups(vectors, mean: np.ndarray, max_distance: float, min_size: int, seed: 
     for group in linkage_groups(centres[live], max_distance, 1):
         members = np.sort(np.concatenate([videos_of[i] for i in group]))
         if len(members) <= LARGE:     # a candidate of workable size: the exact rule over its videos
-            found += [members[g].tolist() for g in linkage_groups(prepared(vectors, members, mean), max_distance,
+            found += [members[g].tolist() for g in linkage_groups(prepare(rows(vectors, members), mean), max_distance,
                                                                   min_size)]
             continue
         for _ in range(5):            # a huge one: without the videos far from its centre, checked again
@@ -146,7 +117,7 @@ def groups(vectors, mean: np.ndarray, max_distance: float, min_size: int, seed: 
 
 def _near_centre(vectors, members: np.ndarray, mean: np.ndarray, max_distance: float) -> np.ndarray:
     """Which members lie within max_distance of their centre (a chunk at a time: a group may be huge)."""
-    total = sum(prepared(vectors, members[part], mean).sum(0) for part in slices(len(members)))
+    total = sum(prepare(rows(vectors, members[part]), mean).sum(0) for part in slices(len(members)))
     centre = l2n(total)
-    return np.concatenate([1.0 - prepared(vectors, members[part], mean) @ centre <= max_distance
+    return np.concatenate([1.0 - prepare(rows(vectors, members[part]), mean) @ centre <= max_distance
                            for part in slices(len(members))])

@@ -121,40 +121,19 @@ def read_journal(path: Path) -> list[dict]:
     except OSError as exc:
         log.warning("cannot read the journal %s (%s); it is ignored", path, exc.strerror)
         return []
-    records, header = [], {}
+    records = []
     for n, line in enumerate(data.split(b"\n")):
         if not line.strip():
             continue
         try:
-            record = _upgrade(json.loads(line), header)
+            record = json.loads(line)
         except ValueError:
             record = None
         if record is None or not _valid(record):
             log.warning("ignoring line %d of the journal %s: it is not a journal record", n + 1, path)
             continue
-        if record["type"] == "run":
-            header = record
         records.append(record)
     return records
-
-
-def _upgrade(record, header: dict):
-    """Records of the first journal format (absolute src and dst) in today's form (from and to)."""
-    if isinstance(record, dict) and record.get("type") == "intent" and "from" not in record:
-        root, dest = header.get("root", ""), header.get("dest", "")
-        bases = (("dest", dest), ("root", root)) if header.get("kind") == "undo" else (("root", root), ("dest", dest))
-        try:
-            record["from"] = [bases[0][0], os.path.relpath(record["src"], bases[0][1])]
-            record["to"] = [bases[1][0], os.path.relpath(record["dst"], bases[1][1])]
-            record["tmp"] = os.path.basename(record.get("tmp", ""))
-        except (TypeError, ValueError, KeyError):
-            return None
-    if isinstance(record, dict) and record.get("type") == "mkdir" and "rel" not in record:
-        path = str(record.get("path", ""))
-        root, dest = header.get("root", ""), header.get("dest", "")
-        base = ("dest", dest) if dest and path.startswith(dest.rstrip("/") + "/") else ("root", root)
-        record.update(base=base[0], rel=os.path.relpath(path, base[1]) if base[1] else path)
-    return record
 
 
 def journal_paths(layout: Layout) -> list[Path]:

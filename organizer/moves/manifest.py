@@ -6,18 +6,15 @@ folder, names organize's own state folder or temporary files, or moves one file 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-from pathlib import PurePosixPath
 
 from organizer.errors import ManifestError
 from organizer.inputs import InputError, MiB, read_text
-from organizer.layout import STATE_DIR, looks_like_ours
+from organizer.moves.plan import MANIFEST_VERSION, ClusterInfo, Move, Plan, check_move
 from organizer.types import Failure
 
-MANIFEST_VERSION = 1
 MODES = ("cluster", "recluster", "assign")
 MANIFEST_LIMIT = 8192 * MiB        # about 25 million moves
 
@@ -39,44 +36,25 @@ def _text(value, what: str, origin: str) -> str:
     return value
 
 
-def _count(value, what: str, origin: str, default: int | None = None) -> int:
-    if value is None and default is not None:
-        return default
+def _count(value, what: str, origin: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _fail(origin, f"{what} must be a whole number of 0 or more, not {value!r}")
     return value
 
 
-def check_relative(rel: str, what: str) -> None:
-    """A relative path that stays inside its folder and names nothing of organize's own."""
-    p = PurePosixPath(rel)
-    if not rel or p.is_absolute() or ".." in p.parts or "\0" in rel or rel.startswith("~"):
-        raise ManifestError(f"Unsafe path in the manifest: {what} must stay inside its folder "
-                            "(no absolute paths, no '..'). Fix the manifest or re-run the dry run.")
-    if looks_like_ours(rel):
-        raise ManifestError(f"Unsafe path in the manifest: {what} names organize's own {STATE_DIR} folder or one "
-                            "of its temporary files, which a plan may never move or write. Fix the manifest or "
-                            "re-run the dry run.")
-
-
 def _move(m, n: int, origin: str):
-    from organizer.moves.planner import Move
-
     if not isinstance(m, dict):
         raise _fail(origin, f"move {n + 1} is not an object")
     src, dst = _text(m.get("src"), f"move {n + 1} src", origin), _text(m.get("dst"), f"move {n + 1} dst", origin)
-    check_relative(src, f"move src {src!r}")
-    check_relative(dst, f"move dst {dst!r}")
-    if len(PurePosixPath(dst).parts) != 2:
-        raise ManifestError(f"move dst {dst!r} must be '<cluster folder>/<file name>'.")
+    check_move(src, dst)                 # an unsafe path is the first thing to say
     distance = m.get("distance")
     if distance is not None and (isinstance(distance, bool) or not isinstance(distance, (int, float))
                                  or not math.isfinite(distance)):
         raise _fail(origin, f"move {n + 1} distance must be a finite number or null, not {distance!r}")
-    return Move(src, dst, _text(m.get("cluster", PurePosixPath(dst).parts[0]), f"move {n + 1} cluster", origin),
+    return Move(src, dst, _text(m.get("cluster"), f"move {n + 1} cluster", origin),
                 _count(m.get("size"), f"move {n + 1} size", origin),
                 _count(m.get("mtime_ns"), f"move {n + 1} mtime_ns", origin),
-                _count(m.get("ino"), f"move {n + 1} ino", origin, default=0),
+                _count(m.get("ino"), f"move {n + 1} ino", origin),
                 None if distance is None else float(distance),
                 _text(m.get("fingerprint", ""), f"move {n + 1} fingerprint", origin))
 
@@ -102,8 +80,6 @@ def read_manifest(path) -> str:
 
 def parse_plan(text: str, origin: str = "manifest"):
     """The Plan a manifest's text describes, or ManifestError with the first problem found."""
-    from organizer.moves.planner import ClusterInfo, Plan
-
     if text.lstrip()[:1] == "<":
         raise ManifestError(f"{origin} is the HTML report, not the plan; apply the .json manifest next to it "
                             f"({os.path.splitext(origin)[0]}.json).")
@@ -139,12 +115,11 @@ def parse_plan(text: str, origin: str = "manifest"):
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise _fail(origin, "settings must be an object")
-    plan_id = data.get("id") or hashlib.sha256(json.dumps(raw_moves, sort_keys=True).encode()).hexdigest()[:16]
     plan = Plan(root, dest, str(data.get("created", "")), settings,
                 [ClusterInfo(_text(c.get("name"), "cluster name", origin), _count(c.get("size"), "cluster size",
                                                                                    origin)) for c in clusters],
                 moves, _failures(data.get("skipped", []), "skipped", origin),
                 _failures(data.get("downloading", []), "downloading", origin),
-                _count(data.get("in_place", 0), "in_place", origin), mode, _text(plan_id, "id", origin))
+                _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin))
     plan.validate()
     return plan

@@ -22,7 +22,7 @@ from organizer.moves.fsops import Dir
 from organizer.moves.journal import Journal, JournalError, header, new_run_id
 from organizer.errors import ManifestError, MoveInterrupted
 from organizer.layout import STATE_DIR, Layout
-from organizer.moves.planner import Plan
+from organizer.moves.plan import Plan
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,6 @@ def _undone(runs: list[Run]) -> set[tuple[str, int]]:
             of = intent.get("of")
             if isinstance(of, list) and len(of) == 2:
                 out.add((str(of[0]), int(of[1])))
-            elif "of_op" in intent and run.undo_of:                 # the first journal format
-                out.add((run.undo_of[0], int(intent["of_op"])))
     return out
 
 

@@ -16,6 +16,7 @@ from organizer.analysis.video import AnalysisParams
 from organizer.config import Settings
 from organizer.engine.executor import Executor, Job, Outcome, make_executor
 from organizer.features import FeatureSpec
+from organizer.layout import free_name
 from organizer.outputs.files import is_ours, write_output
 from organizer.scan import scan
 from organizer.types import Analysis
@@ -81,9 +82,8 @@ def folder_names(paths: Iterable[str], out_dir: Path | None = None) -> dict[str,
     taken: set[str] = set()
     for path in paths:
         stem = safe_component(Path(path).stem or Path(path).name)
-        name, n = stem, 2
-        while name in taken or (out_dir is not None and not _usable(Path(out_dir) / name)):
-            name, n = f"{stem} ({n})", n + 1
+        name = free_name(stem, lambda n: f"{stem} ({n})",
+                         lambda c: c in taken or (out_dir is not None and not _usable(Path(out_dir) / c)))
         taken.add(name)
         names[path] = name
     return names

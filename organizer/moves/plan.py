@@ -1,0 +1,103 @@
+"""A plan as data: the moves (`Move`), the clusters they fill (`ClusterInfo`), and the `Plan` that the dry run
+writes as a manifest and apply reads back. Every path a plan holds is checked here, in one place, whether the plan
+was just built or read from a file a person may have edited. Imports no other module of moves/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+
+from organizer.errors import ManifestError
+from organizer.layout import STATE_DIR, looks_like_ours
+from organizer.types import Failure
+
+MANIFEST_VERSION = 1
+
+
+def check_relative(rel: str, what: str) -> None:
+    """A relative path that stays inside its folder and names nothing of organize's own."""
+    p = PurePosixPath(rel)
+    if not rel or p.is_absolute() or ".." in p.parts or "\0" in rel or rel.startswith("~"):
+        raise ManifestError(f"Unsafe path in the manifest: {what} must stay inside its folder "
+                            "(no absolute paths, no '..'). Fix the manifest or re-run the dry run.")
+    if looks_like_ours(rel):
+        raise ManifestError(f"Unsafe path in the manifest: {what} names organize's own {STATE_DIR} folder or one "
+                            "of its temporary files, which a plan may never move or write. Fix the manifest or "
+                            "re-run the dry run.")
+
+
+def check_move(src: str, dst: str) -> None:
+    """A move's paths: src inside root, dst a file inside one cluster folder of dest; nothing of organize's own."""
+    check_relative(src, f"move src {src!r}")
+    check_relative(dst, f"move dst {dst!r}")
+    if len(PurePosixPath(dst).parts) != 2:
+        raise ManifestError(f"move dst {dst!r} must be '<cluster folder>/<file name>'.")
+
+
+@dataclass(frozen=True)
+class Move:
+    src: str          # relative to root
+    dst: str          # relative to dest
+    cluster: str
+    size: int
+    mtime_ns: int
+    ino: int = 0
+    distance: float | None = None    # a new video's distance to its cluster's centroid (None: clustered afresh)
+    fingerprint: str = ""            # the content's identity (remembered when the move cannot be made)
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    name: str
+    size: int
+
+
+@dataclass
+class Plan:
+    root: str
+    dest: str
+    created: str
+    settings: dict
+    clusters: list[ClusterInfo]
+    moves: list[Move]
+    skipped: list[Failure] = field(default_factory=list)
+    downloading: list[Failure] = field(default_factory=list)
+    in_place: int = 0
+    mode: str = "cluster"      # cluster (first run), recluster, or assign (new videos to existing clusters)
+    id: str = field(default_factory=lambda: secrets.token_hex(8))    # every apply of this plan shares it
+    version: int = MANIFEST_VERSION
+
+    def to_json(self) -> str:
+        data = {
+            "version": self.version, "id": self.id, "root": self.root, "dest": self.dest, "created": self.created,
+            "settings": self.settings,
+            "clusters": [asdict(c) for c in self.clusters],
+            "moves": [asdict(m) for m in self.moves],
+            "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
+            "downloading": [{"path": f.path, "reason": f.reason} for f in self.downloading],
+            "in_place": self.in_place,
+            "mode": self.mode,
+        }
+        # ensure_ascii keeps non-UTF-8 names (surrogate escapes) round-tripping exactly.
+        return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+    def digest(self) -> str:
+        """What the plan does (its folders and moves), as a short hash: two manifests that share an id but move
+        different files are two plans."""
+        text = json.dumps([self.root, self.dest, [asdict(m) for m in self.moves]], ensure_ascii=True)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+    def validate(self) -> None:
+        """Reject plans that could touch files outside root, write outside dest, or touch organize's own files."""
+        if not os.path.isabs(self.root) or not os.path.isabs(self.dest):
+            raise ManifestError("The manifest's root and dest must be absolute paths.")
+        state = os.path.join(os.path.abspath(self.root), STATE_DIR)
+        if os.path.abspath(self.dest) == state or os.path.abspath(self.dest).startswith(state + os.sep):
+            raise ManifestError(f"The manifest's dest lies inside {state}, organize's own folder; choose another.")
+        for m in self.moves:
+            check_move(m.src, m.dst)
