@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 from machine import describe  # noqa: E402
 
 from organizer.config import Settings  # noqa: E402
-from organizer.pipeline import organize  # noqa: E402
+from organizer.pipeline import ResolvedRun, organize  # noqa: E402
 from organizer.store.state import LibraryState  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def run(videos: Path, groups: dict[str, str], settings: Settings) -> tuple[float
                 os.link(videos / name, Path(tmp) / name)
             except OSError:
                 shutil.copy2(videos / name, Path(tmp) / name)
-        result = organize(Path(tmp), settings, state=LibraryState.memory(), thumbnails=False)
+        result = organize(Path(tmp), ResolvedRun.of(settings), state=LibraryState.memory(), thumbnails=False)
     folders = result.placement.assigned
     names = sorted(n for n in groups if n in folders)
     truth = [groups[n] if groups[n] != "-" else n for n in names]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from organizer.analysis.decode import DECODE_COUNTER, sample_times, sample_video  # noqa: E402
+from organizer.analysis.decode import sample_times, sample_video  # noqa: E402
 from organizer.scan import scan  # noqa: E402
 
 
@@ -86,11 +86,10 @@ def main() -> None:
         for name, seek in (("grab", 0.0), ("seek", 5.0)):
             times = []
             for _ in range(args.repeat):
-                seeks0 = DECODE_COUNTER["seeks"]
                 a = time.perf_counter()
-                frames = sum(len(sample_video(v.path, 1.0, cap, 3, seek_seconds=seek).frames) for v in videos)
+                sampled = [sample_video(v.path, 1.0, cap, 3, seek_seconds=seek) for v in videos]
                 times.append(time.perf_counter() - a)
-                seeks = DECODE_COUNTER["seeks"] - seeks0
+                frames, seeks = sum(len(s.frames) for s in sampled), sum(s.seeks for s in sampled)
             print(f"| {cap} | {name} | {statistics.median(times):.2f} s | {frames} | {seeks} | 0 (exact) |",
                   flush=True)
         times, dists, frames = [], [], 0

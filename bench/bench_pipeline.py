@@ -26,7 +26,7 @@ from organizer.grouping.clustering import VideoClusterer  # noqa: E402
 from organizer.config import Settings  # noqa: E402
 from organizer.analysis.decode import sample_video  # noqa: E402
 from organizer.features import FeatureSpec, embed_frames, load_backend, near_duplicate_sources  # noqa: E402
-from organizer.pipeline import organize  # noqa: E402
+from organizer.pipeline import ResolvedRun, organize  # noqa: E402
 from organizer.scan import scan  # noqa: E402
 from organizer.store.state import LibraryState  # noqa: E402
 
@@ -68,7 +68,7 @@ def once(videos, settings, backend) -> dict:
 def overlapped(root: Path, settings) -> tuple[float, int]:
     """The real pipeline end to end (decoding in a background thread overlaps inference), no cache."""
     a = time.perf_counter()
-    result = organize(root, settings, state=LibraryState.memory(), thumbnails=False)
+    result = organize(root, ResolvedRun.of(settings), state=LibraryState.memory(), thumbnails=False)
     return time.perf_counter() - a, result.frames
 
 

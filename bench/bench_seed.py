@@ -109,7 +109,7 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
     import tempfile
 
     from organizer.config import Settings
-    from organizer.pipeline import organize
+    from organizer.pipeline import ResolvedRun, organize
     from organizer.store.state import LibraryState
 
     settings = Settings(sampling_fps=fps, sampling_max_frames=2000, clusters=str(clusters),
@@ -123,7 +123,7 @@ def our_method(files: list[Path], fps: float, clusters: int, weights: str, backe
             except OSError:
                 shutil.copy2(f, Path(tmp) / f.name)
         t0 = time.perf_counter()
-        result = organize(Path(tmp), settings, state=LibraryState.memory(), thumbnails=False)
+        result = organize(Path(tmp), ResolvedRun.of(settings), state=LibraryState.memory(), thumbnails=False)
     total = time.perf_counter() - t0
     return {"videos": len(result.results), "frames": result.frames, "reused": result.reused, "total": total,
             "failed": [f"{f.path}: {f.reason}" for f in result.plan.skipped], "backend": result.backend,

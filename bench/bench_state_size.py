@@ -21,7 +21,7 @@ from organizer.config import Settings  # noqa: E402
 from organizer.engine.executor import LocalExecutor  # noqa: E402
 from organizer.features import FeatureSpec  # noqa: E402
 from organizer.analysis.video import AnalysisParams  # noqa: E402
-from organizer.pipeline import organize  # noqa: E402
+from organizer.pipeline import ResolvedRun, organize  # noqa: E402
 from organizer.store.state import LibraryState  # noqa: E402
 
 COLUMNS = ("vector", "class_scores", "thumbnails", "keyframes")
@@ -38,7 +38,7 @@ def main() -> None:
     spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="organize-size-") as tmp:
         with LibraryState.open(Path(tmp)) as state:
-            planned = organize(args.videos, settings, state=state, executor=LocalExecutor(spec, params))
+            planned = organize(args.videos, ResolvedRun.of(settings), state=state, executor=LocalExecutor(spec, params))
         db = sqlite3.connect(Path(tmp) / "state.sqlite")
         n = db.execute("SELECT count(*) FROM videos WHERE error IS NULL").fetchone()[0]
         sums = db.execute("SELECT " + ", ".join(f"coalesce(sum(length({c})), 0)" for c in COLUMNS) +

@@ -185,7 +185,7 @@ class Settings:
 assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"
 
 
-def _count_or_auto(label: str, value: Any) -> str:
+def count_or_auto(label: str, value: Any) -> str:
     """A positive whole number or 'auto' (clusters, workers)."""
     text = str(value).strip().lower()
     if text == "auto":
@@ -211,7 +211,7 @@ def _coerce(key: str, value: Any, label: str = "") -> Any:
     opt = OPTIONS[key]
     label = label or f"Setting {key}"
     if key in ("clusters", "engine.workers"):
-        return _count_or_auto(label, value)
+        return count_or_auto(label, value)
     try:
         if opt.kind in (int, float) and isinstance(value, bool):
             raise ValueError                       # true is not 1

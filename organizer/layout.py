@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from organizer.errors import OrganizerError
+
 STATE_DIR = ".organizer"
 TMP_PREFIX = ".organizer-tmp-"     # the mover's temporary files; a plan may never name one
 NAME_MAX = 255                     # bytes in one file name (every Linux filesystem we write to)
@@ -46,6 +48,19 @@ def unique_name(name: str, taken: set[str]) -> str:
     ext = "." + ext if ext else ""
     return free_name(name, lambda n: fit_name(stem, f" ({n}){ext}"),
                      lambda c: c in taken or len(os.fsencode(c)) > NAME_MAX)
+
+
+def library_root(root) -> Path:
+    """The folder a command was given, absolute, once checked: it exists, is a folder, and is not ours."""
+    path = Path(os.path.abspath(root))
+    if not os.path.lexists(path):
+        raise OrganizerError(f"{path} does not exist; pass the folder that holds your videos.")
+    if not path.is_dir():
+        raise OrganizerError(f"{path} is a file, not a folder; pass the folder that holds your videos.")
+    if STATE_DIR in Path(os.path.realpath(path)).parts:
+        raise OrganizerError(f"{path} is, or lies inside, organize's own {STATE_DIR} folder, which is never "
+                             "organized or moved; nothing was changed. Pass the folder that holds your videos.")
+    return path
 
 
 def not_writable(folder: Path, exc: OSError) -> str:

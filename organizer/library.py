@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import Iterator
 
 from organizer.moves import mover, recovery
-from organizer.analysis.video import AnalysisParams
 from organizer.config import OPTIONS, Settings, resolve
 from organizer.errors import LibraryNotWritable, LockBusy, OrganizerError, StateBusy
-from organizer.features import FeatureSpec
-from organizer.engine.executor import make_executor
 from organizer.store.inventory import identify
 from organizer.clock import now_iso, stamp
-from organizer.layout import STATE_DIR, Layout, not_writable
+from organizer.layout import Layout, library_root, not_writable
 from organizer.outputs.files import is_ours, write_output
-from organizer.pipeline import Planned, folders_in, organize
+from organizer.pipeline import Planned, ResolvedRun, folders_in, organize
 from organizer.grouping.placement import Member, refreshed, top_folder
 from organizer.moves.plan import Plan
 from organizer.types import Progress
@@ -77,18 +74,6 @@ def library_lock(layout: Layout) -> Iterator[None]:
         os.close(fd)
 
 
-def _folder(root) -> Path:
-    path = Path(os.path.abspath(root))
-    if not os.path.lexists(path):
-        raise OrganizerError(f"{path} does not exist; pass the folder that holds your videos.")
-    if not path.is_dir():
-        raise OrganizerError(f"{path} is a file, not a folder; pass the folder that holds your videos.")
-    if STATE_DIR in Path(os.path.realpath(path)).parts:
-        raise OrganizerError(f"{path} is, or lies inside, organize's own {STATE_DIR} folder, which is never "
-                             "organized or moved; nothing was changed. Pass the folder that holds your videos.")
-    return path
-
-
 @contextlib.contextmanager
 def _after_moves(what: str) -> Iterator[None]:
     """State writes after files moved: a busy database then costs only the record (the journal holds the moves,
@@ -116,7 +101,7 @@ class Library:
         without a lock and with a throw-away cache (to plan a read-only mount). Undo and the runs listing need
         no state database (with_state=False); listing runs needs no lock either. With existing, a folder that was
         never organized is refused instead of getting a .organizer folder."""
-        layout = Layout.of(_folder(root))
+        layout = Layout.of(library_root(root))
         if existing and not layout.exists():
             raise NeverOrganized(f"{layout.root} has never been organized (there is no {layout.state_dir}); there "
                                  "are no runs to list or undo.")
@@ -141,9 +126,9 @@ class Library:
         """Plan the library; write the manifest (and report, keyframes); apply it unless this is a dry run."""
         started = now_iso()
         recovered = 0 if options.dry_run else recovery.recover(self.layout)
-        spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
-        executor = make_executor(settings, spec, params, options.debug)
-        planned = organize(self.layout.root, settings, options.dest, progress=progress, state=self.state,
+        run = ResolvedRun.of(settings)
+        executor = run.executor(options.debug)
+        planned = organize(self.layout.root, run, options.dest, progress=progress, state=self.state,
                            recluster=options.recluster, executor=executor, retry_failed=options.retry_failed,
                            thumbnails=bool(options.dry_run or options.report or options.keyframes_dir))
         manifest = self.write_manifest(planned.plan, options.manifest, settings.output_keep_plans)
@@ -164,13 +149,12 @@ class Library:
             with _after_moves("the cluster records"):
                 self._remember_stuck(planned.plan, applied)
                 if planned.changed or applied.moved or recovered:
-                    self.refresh(planned.plan, settings)
+                    self.refresh(planned.plan, run)
         advice = planned.placement.advice
         with _after_moves("what advice was given"):
             advice = self._once(planned.placement.advice, fresh_start=planned.plan.mode != "assign")
         report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
-                             peak_rss_mib() + sum(getattr(executor, "peak_rss", [])),
-                             getattr(executor, "model_stats", {}), advice)
+                             peak_rss_mib() + sum(executor.peak_rss), executor.model_stats, advice)
         with _after_moves("the run's record"):
             self.state.record_run(RunRecord(started, "dry-run" if options.dry_run else planned.plan.mode,
                                             report.videos, len(report.new), report.moved,
@@ -232,8 +216,7 @@ class Library:
         applied = mover.apply_plan(plan, self.layout)
         try:
             self._remember_stuck(plan, applied)
-            settings = resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})
-            self.refresh(plan, settings)
+            self.refresh(plan, ResolvedRun.of(resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})))
         except OrganizerError as exc:     # the files have moved: the next run repairs the state
             log.warning("The moves were applied but the library state was not updated: %s", exc)
         return _move_report(applied, recovered)
@@ -276,22 +259,21 @@ class Library:
             self.state.remember_stuck({by_src[src]: reasons[src] for src in applied.stuck if by_src.get(src)})
 
     # ------------------------------------------------------------------------------------------- state
-    def refresh(self, plan: Plan, settings: Settings) -> None:
+    def refresh(self, plan: Plan, run: ResolvedRun) -> None:
         """After files moved: forget vanished files, and derive each cluster's centroid from what its folder now
         holds (so hand moves pull the centroid along)."""
         root, dest = Path(plan.root), Path(plan.dest)
-        spec = FeatureSpec.from_settings(settings)
         videos = scan(root, 0.0).videos
         if not dest.is_relative_to(root) and dest.is_dir():
             videos += scan(dest, 0.0).videos
         ids, _ = identify(videos, self.state)
         self.state.forget_files({(i.video.dev, i.video.ino) for i in ids})
-        lookup = self.state.lookup([i.fingerprint for i in ids], AnalysisParams.from_settings(settings).key(spec))
+        lookup = self.state.lookup([i.fingerprint for i in ids], run.key)
         members = [Member(i.video.rel, i.fingerprint, lookup.analyses[i.fingerprint].vector,
                           top_folder(os.fspath(i.video.path), os.fspath(dest), os.sep))
                    for i in ids if i.fingerprint in lookup.analyses]
         clusters, memberships = refreshed(members, {c.name for c in plan.clusters}, self.state.clusters(),
-                                          spec.space, folders_in(dest))
+                                          run.spec.space, folders_in(dest))
         self.state.save_clusters(clusters)
         self.state.set_memberships(memberships)
 

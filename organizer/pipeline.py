@@ -12,28 +12,59 @@ from pathlib import Path
 from organizer.analysis.video import AnalysisParams
 from organizer.clock import Laps
 from organizer.config import Settings
-from organizer.engine.executor import Executor, Job, make_executor, usable_cores
+from organizer.engine.executor import (EngineChoice, Executor, Job, make_executor, model_process_wanted,
+                                       usable_cores)
 from organizer.errors import ModelUnavailable, NothingProcessed, OrganizerError
+from organizer.layout import library_root
 from organizer.features import FeatureSpec, imagenet_classes, read_labels
 from organizer.store.inventory import Identified, identify
 from organizer.grouping.placement import Member, Placement, Rules, place, top_folder
 from organizer.moves.plan import Plan
 from organizer.moves.planner import build_plan
-from organizer.types import NoProgress, Progress
 from organizer.scan import scan
 from organizer.store.state import LibraryState
-from organizer.types import Failure, VideoResult
+from organizer.types import Failure, NoProgress, Progress, VideoResult
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ResolvedRun:
+    """The settings of one command, resolved once, before any work: everything below reads this, never the raw
+    settings. Build it with `ResolvedRun.of(settings)`.
+
+    settings: the settings as given (the plan records them). spec: the feature model and its identity (`space`).
+    params: what decides an analysis. key: the analysis cache key (params with the model's space). rules: how
+    videos are placed. engine: where analyses run."""
+
+    settings: Settings
+    spec: FeatureSpec
+    params: AnalysisParams
+    key: str
+    rules: Rules
+    engine: EngineChoice
+
+    @classmethod
+    def of(cls, settings: Settings) -> "ResolvedRun":
+        """Resolve settings. Raises nothing: the settings were checked when they were made (config.resolve)."""
+        spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
+        s = settings
+        return cls(s, spec, params, params.key(spec),
+                   Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size),
+                   EngineChoice(s.engine_executor, s.n_workers, s.engine_video_timeout, s.engine_ray_address,
+                                model_process_wanted(s.engine_model_process, spec)))
+
+    def executor(self, debug: bool = False) -> Executor:
+        """A new executor of the kind the settings ask for (worker processes start when it runs)."""
+        return make_executor(self.spec, self.params, self.engine, debug)
+
+
+@dataclass(frozen=True)
 class Request:
-    """A checked request: absolute folders and the settings, decided before any work is done."""
+    """A checked request: absolute folders, decided before any work is done."""
 
     root: Path
     dest: Path
-    settings: Settings
     recluster: bool = False
 
 
@@ -59,7 +90,7 @@ class Planned:
     backend: str
     seconds: float
     changed: bool                      # False: the library is as the last run left it (no state refresh needed)
-    spec: FeatureSpec
+    spec: FeatureSpec                  # the feature model (the report describes it)
     notes: tuple[str, ...] = ()        # warnings about how the run was done (not about the clusters)
     recent: int = 0                    # left alone only because they were modified within the settle time
     looks_finished: int = 0            # of those, how many look like a finished copy
@@ -68,16 +99,14 @@ class Planned:
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase
 
 
-def check_request(root, dest, settings: Settings, recluster: bool) -> Request:
+def check_request(root, dest, recluster: bool) -> Request:
     """Every argument is checked here, before anything is analysed."""
-    root = Path(os.path.abspath(root))
-    if not root.is_dir():
-        raise OrganizerError(f"{root} is not a folder; pass the folder that holds your videos.")
+    root = library_root(root)
     dest = Path(os.path.abspath(dest)) if dest else root
     if recluster and not dest.is_relative_to(root):
         raise OrganizerError("--recluster needs the cluster folders inside PATH (it may move files between them); "
                              "run it without --dest, on the folder that holds the cluster folders.")
-    return Request(root, dest, settings, recluster)
+    return Request(root, dest, recluster)
 
 
 def class_names(spec: FeatureSpec) -> list[str] | None:
@@ -87,7 +116,7 @@ def class_names(spec: FeatureSpec) -> list[str] | None:
     return None if spec.random else imagenet_classes()
 
 
-def organize(root, settings: Settings, dest=None, progress: Progress | None = None, now: float | None = None,
+def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None, now: float | None = None,
              state: LibraryState | None = None, recluster: bool = False, thumbnails: bool = True,
              executor: Executor | None = None, retry_failed: bool = False) -> Planned:
     """Analyse the videos under root (through the state's cache) and plan where each goes. Changes no video.
@@ -95,10 +124,9 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     thumbnails=False skips loading cached keyframe thumbnails (only the report and keyframe export need them);
     retry_failed analyses again the files remembered as impossible to analyse."""
     laps = Laps()
-    request = check_request(root, dest, settings, recluster)
+    request = check_request(root, dest, recluster)
     state = state or LibraryState.memory()
-    spec = FeatureSpec.from_settings(settings)
-    params = AnalysisParams.from_settings(settings)
+    settings = run.settings
     progress = progress or NoProgress()
     progress.phase("scanning the library")
     found = scan(request.root, settings.safety_settle_seconds, now=now, stable_seconds=settings.safety_stable_seconds,
@@ -107,19 +135,18 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     index = state.stat_index()
     ids, unreadable = identify(found.videos, state, index)
     if retry_failed:
-        state.forget_failures(params.key(spec))
+        state.forget_failures(run.key)
         state.forget_stuck()
     laps.lap("identify")
-    analysed = analyse_library(ids, state, params.key(spec), executor or make_executor(settings, spec, params),
-                               progress, thumbnails)
+    analysed = analyse_library(ids, state, run.key, executor or run.executor(), progress, thumbnails)
     laps.lap("analyse")
     if found.videos and not analysed.results:
         raise NothingProcessed(f"None of the {len(found.videos)} video(s) under {request.root} could be processed; "
                                "see the reasons listed for each.")
     progress.phase(f"clustering {len(analysed.results)} video{'s' if len(analysed.results) != 1 else ''}")
-    placement = _place(request, analysed.results, state, spec)
+    placement = _place(request, analysed.results, state, run)
     laps.lap("place")
-    notes = _engine_notes(settings) + _labels_note(spec, analysed.results)
+    notes = _engine_notes(run.engine) + _labels_note(run.spec, analysed.results)
     movable, stuck = _movable(analysed.results, placement, state.stuck())
     plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel]) for r in movable],
                       settings=settings.as_dict(),
@@ -132,7 +159,7 @@ def organize(root, settings: Settings, dest=None, progress: Progress | None = No
     laps.lap("plan")
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
-                   spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished,
+                   run.spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished,
                    copies=found.copies, retry_at=found.retry_at)
 
 
@@ -148,10 +175,10 @@ def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list
     return movable, left
 
 
-def _engine_notes(settings: Settings) -> tuple[str, ...]:
+def _engine_notes(engine: EngineChoice) -> tuple[str, ...]:
     cores = usable_cores()
-    if settings.engine_executor == "local" and settings.n_workers and settings.n_workers > cores:
-        return (f"{settings.n_workers} workers on {cores} usable CPU core(s): they will take turns, which is "
+    if engine.executor == "local" and engine.workers and engine.workers > cores:
+        return (f"{engine.workers} workers on {cores} usable CPU core(s): they will take turns, which is "
                 "allowed but rarely faster than one worker per core.",)
     return ()
 
@@ -167,16 +194,14 @@ def _labels_note(spec: FeatureSpec, results) -> tuple[str, ...]:
             "(for example mobilenet_v2_1.0_224_quant.tflite) with that labels file for named folders.",)
 
 
-def _place(request: Request, results: tuple[VideoResult, ...], state: LibraryState, spec: FeatureSpec
+def _place(request: Request, results: tuple[VideoResult, ...], state: LibraryState, run: ResolvedRun
            ) -> Placement:
     dest = os.fspath(request.dest)
     members = [Member(r.video.rel, r.fingerprint, r.analysis.vector, top_folder(os.fspath(r.video.path), dest,
                                                                                  os.sep), r.analysis.class_scores)
                for r in results]
-    s = request.settings
-    rules = Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size)
-    return place(members, state.clusters(), rules, spec.space, _names_for(spec, members), folders_in(request.dest),
-                 state.memberships(), request.recluster)
+    return place(members, state.clusters(), run.rules, run.spec.space, _names_for(run.spec, members),
+                 folders_in(request.dest), state.memberships(), request.recluster)
 
 
 def _names_for(spec: FeatureSpec, members: list[Member]) -> list[str] | None:

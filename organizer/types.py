@@ -44,6 +44,7 @@ class SampledFrames:
     width: int
     height: int
     decoder: str
+    seeks: int = 0                       # how often the decoder jumped ahead instead of decoding every frame
     signal: Any = None                   # shots.Signal: a tiny grey image of every decoded frame (PyAV only)
     edit: Any = None                     # shots.Edit: cuts, transitions and shots read from the signal
 

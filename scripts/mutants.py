@@ -91,7 +91,7 @@ MUTANTS = [
            "is_dir = entry.is_dir(follow_symlinks=False)", "is_dir = entry.is_dir()", ("tests/test_scan.py",)),
     Mutant("a dry run refreshes the stored clusters", "organizer/library.py",
            "        applied = None\n        if not options.dry_run:\n",
-           "        applied = None\n        if options.dry_run:\n            self.refresh(planned.plan, settings)\n"
+           "        applied = None\n        if options.dry_run:\n            self.refresh(planned.plan, run)\n"
            "        if not options.dry_run:\n", (STATE + "test_a_dry_run_never_changes_the_stored_clusters",)),
     Mutant("no content check after a copy across filesystems", "organizer/moves/mover.py",
            "            if sha256_fd(dst_fd) != digest:", "            if False:", RACES),

@@ -163,3 +163,26 @@ class RecordingProgress:
 @pytest.fixture
 def recording_progress() -> RecordingProgress:
     return RecordingProgress()
+
+
+@pytest.fixture
+def this_process(monkeypatch) -> dict[str, int]:
+    """Counts what this (the parent) process does through the engine's seams: child processes started (workers, the
+    model process) and videos it opened to decode itself."""
+    from organizer.analysis import decode
+    from organizer.engine import model_server, workers
+
+    counts = {"children": 0, "decoded": 0}
+
+    def count(module, name: str, key: str) -> None:
+        real = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            counts[key] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, counted)
+    count(workers, "start_child", "children")
+    count(model_server, "start_child", "children")
+    count(decode, "media_path", "decoded")
+    return counts
+

@@ -243,12 +243,12 @@ def _config(tmp_path, reuse: float, cascade: bool = True) -> Path:
     return path
 
 
-def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp_path):
-    from organizer.engine.executor import STARTED
-    before = STARTED["workers"]
+def test_recluster_with_dest_outside_is_refused_before_any_analysis(library, tmp_path, this_process):
     result = invoke(library, "--recluster", "--dest", tmp_path / "elsewhere", "--dry-run", *MODEL)
     assert result.exit_code == 1 and "--recluster needs the cluster folders inside PATH" in result.output
-    assert STARTED["workers"] == before, "nothing may be analysed before the arguments are checked"
+    assert this_process["children"] == 0, "nothing may be analysed before the arguments are checked"
+    assert invoke(library, "--dry-run", "--clusters", "1", *MODEL).exit_code == 0
+    assert this_process["children"] >= 1, "the count sees a run that does analyse"
 
 
 @needs_models

@@ -18,7 +18,7 @@ from organizer.config import Settings
 from organizer.engine.executor import InlineExecutor, LocalExecutor
 from organizer.features import FeatureSpec
 from organizer.analysis.video import AnalysisParams
-from organizer.pipeline import organize
+from organizer.pipeline import ResolvedRun, organize
 from organizer.store.state import LibraryState
 from organizer.engine.workers import FAULT_ENV
 
@@ -128,7 +128,7 @@ def test_the_parent_never_runs_a_decoder(small_library, monkeypatch):
 
 
 def _plan(settings: Settings, executor) -> dict:
-    planned = organize(VIDEOS, settings, state=LibraryState.memory(), executor=executor, thumbnails=False)
+    planned = organize(VIDEOS, ResolvedRun.of(settings), state=LibraryState.memory(), executor=executor, thumbnails=False)
     data = json.loads(planned.plan.to_json())
     return {k: data[k] for k in ("clusters", "moves", "skipped", "mode")}
 
@@ -152,7 +152,7 @@ def test_an_unexpected_error_on_one_video_is_its_failure_not_the_batch(small_lib
     settings = fast_settings(clusters="2")
     spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
     executor = InlineExecutor(spec, params) if where == "inline" else LocalExecutor(spec, params, workers=2)
-    planned = organize(small_library, settings, state=LibraryState.memory(), executor=executor, thumbnails=False)
+    planned = organize(small_library, ResolvedRun.of(settings), state=LibraryState.memory(), executor=executor, thumbnails=False)
     assert len(planned.results) == 3
     assert [(f.path, f.reason) for f in planned.plan.skipped] == [
         ("v2.mp4", "could not be processed (RuntimeError: an injected bug)")]

@@ -21,11 +21,11 @@ RUNS = {"auto": {}, "fourteen": {"clusters": "14"}}
 
 
 def current_plan(run: str) -> dict:
-    from organizer.pipeline import organize
+    from organizer.pipeline import ResolvedRun, organize
     from organizer.store.state import LibraryState
 
     with LibraryState.memory() as state:
-        planned = organize(VIDEOS, fast_settings(**RUNS[run]), state=state, thumbnails=False)
+        planned = organize(VIDEOS, ResolvedRun.of(fast_settings(**RUNS[run])), state=state, thumbnails=False)
     data = json.loads(planned.plan.to_json())
     settings = {**data["settings"], "features.model": Path(data["settings"]["features.model"]).name}
     return {"mode": data["mode"], "settings": settings, "clusters": data["clusters"],

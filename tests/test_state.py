@@ -14,8 +14,6 @@ from click.testing import CliRunner
 
 from organizer import features
 from organizer.cli import main
-from organizer.analysis.decode import DECODE_COUNTER
-from organizer.engine.executor import STARTED
 from organizer.errors import StateError
 from organizer.store.state import LibraryState
 from organizer.store.schema import MIGRATIONS, SCHEMA_VERSION, _v1
@@ -70,16 +68,15 @@ def centroids(root: Path) -> dict[str, np.ndarray]:
 
 
 @needs_models
-def test_no_op_rerun_decodes_nothing_and_loads_no_model(organized):
+def test_no_op_rerun_decodes_nothing_and_loads_no_model(organized, this_process):
     root, before = organized
     assert len({before[f"{g}-a.mp4"] for g in GROUPS}) == 3
     assert all(before[f"{g}-a.mp4"] == before[f"{g}-b.mp4"] for g in GROUPS)
-    started, decoded = STARTED["workers"], DECODE_COUNTER["videos"]
     features._CACHE.clear()
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
-    assert STARTED["workers"] == started, "a no-op re-run starts no worker: it opens no video and loads no model"
-    assert DECODE_COUNTER["videos"] == decoded and features._CACHE == {}, "and the parent itself never does"
+    assert this_process["children"] == 0, "a no-op re-run starts no worker: it opens no video and loads no model"
+    assert this_process["decoded"] == 0 and features._CACHE == {}, "and the parent itself never does"
     assert data["planned"] == 0 and data["new"] == [] and data["cached"] == 6 and data["mode"] == "assign"
     # the unreadable file is remembered too, with its reason
     assert [s["path"] for s in data["skipped"]] == ["fake.mp4"]
@@ -314,15 +311,14 @@ def test_a_library_without_a_writable_state_folder_is_refused_clearly_but_can_be
 
 
 @needs_models
-def test_byte_identical_copies_share_one_analysis_and_each_stays_where_it_is(organized):
+def test_byte_identical_copies_share_one_analysis_and_each_stays_where_it_is(organized, this_process):
     root, before = organized
     red, green = before["red-a.mp4"], before["green-a.mp4"]
     (root / green / "red-a-copy.mp4").write_bytes((root / red / "red-a.mp4").read_bytes())
     os.utime(root / green / "red-a-copy.mp4", (0, 0))
-    started = STARTED["workers"]
     result, data = run(root, "--clusters", "3", "--json", *MODEL)
     assert result.exit_code == 0, result.output
-    assert STARTED["workers"] == started, "the copy's content is known: nothing to analyse"
+    assert this_process["children"] == 0, "the copy's content is known: nothing to analyse"
     assert data["planned"] == 0 and data["cached"] == 7
     after = folders(root)
     assert after["red-a.mp4"] == red and after["red-a-copy.mp4"] == green

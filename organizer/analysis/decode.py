@@ -39,8 +39,6 @@ WORK_SIDE = 320  # frames are kept with their shorter side at most this long: en
 SEEK_SECONDS = 5.0   # seek, rather than decode every frame, when the next sample is at least this far ahead
 MAX_PIXELS = 40_000_000   # frames larger than this are refused (8K UHD is 33 megapixels)
 
-# Counts decoded videos in this process (tests use it to prove the parent decodes nothing).
-DECODE_COUNTER = {"videos": 0, "seeks": 0}
 PROC_FD = "/proc/self/fd"
 
 
@@ -99,14 +97,13 @@ def _picker_for_times(fps_sample: float, max_frames: int, min_frames: int) -> Pi
 def _decode(path, pick: Picker, side: int | None, seek_seconds: float = SEEK_SECONDS,
             max_pixels: int = MAX_PIXELS, all_frames: bool = True) -> SampledFrames:
     with media_path(path) as safe:
-        DECODE_COUNTER["videos"] += 1
         try:
-            return decode_av.decode(safe, pick, side, seek_seconds, max_pixels, DECODE_COUNTER, all_frames)
+            return decode_av.decode(safe, pick, side, seek_seconds, max_pixels, all_frames)
         except VideoUnreadable as first:
             if "megapixels" in str(first):
                 raise
             try:
-                sampled = decode_cv.decode(safe, pick, side, seek_seconds, max_pixels, DECODE_COUNTER)
+                sampled = decode_cv.decode(safe, pick, side, seek_seconds, max_pixels)
             except cv2.error as exc:
                 log.debug("OpenCV failed on %s too: %s", path, exc)
                 sampled = None

@@ -81,8 +81,8 @@ def _image(frame, side: int | None) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 
-def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int, counter: dict,
-           all_frames: bool = True) -> SampledFrames:
+def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int, all_frames: bool = True
+           ) -> SampledFrames:
     """Decode the frames `pick(duration, fps, count)` asks for (frame numbers), scaled to `side`. With
     all_frames False, FFmpeg skips the frames no other frame refers to (most B-frames: about half of a typical
     H.264 file) and never decodes them: a wanted frame among them becomes the next decoded one, and the signal
@@ -97,7 +97,7 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
         check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels)
         fps, duration, count = _geometry(container, stream)
         wanted = sorted(set(pick(duration, fps, count)))
-        recorder = SignalRecorder()
+        recorder, counter = SignalRecorder(), {"seeks": 0}
         got = _frames(container, stream, wanted, fps, side, seek_seconds, counter, recorder)
         if not got:
             raise VideoUnreadable("contains no decodable video frames; it may be empty or truncated")
@@ -106,7 +106,7 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
             duration = (numbers[-1] + 1) / fps       # the header over-promised; trust what decoded
         return SampledFrames(tuple(img for _, _, img in got), tuple(t for _, t, _ in got), tuple(numbers),
                              duration or (numbers[-1] + 1) / fps, fps, stream.codec_context.width,
-                             stream.codec_context.height, "pyav", signal=recorder.signal(fps))
+                             stream.codec_context.height, "pyav", counter["seeks"], recorder.signal(fps))
 
 
 def _position(frame, base, tb: float, fps: float, previous: int) -> int:
@@ -140,7 +140,7 @@ def _frames(container, stream, wanted: list[int], fps: float, side, seek_seconds
         while pending:
             if pending[0] - position >= seek_gap:
                 container.seek(int(base + pending[0] / fps / tb), stream=stream, backward=True)
-                counter["seeks"] = counter.get("seeks", 0) + 1
+                counter["seeks"] += 1
             for frame in container.decode(stream):
                 position = _position(frame, base, tb, fps, position)
                 if recorder is not None:

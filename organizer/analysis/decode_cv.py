@@ -17,8 +17,7 @@ from organizer.types import SampledFrames
 log = logging.getLogger(__name__)
 
 
-def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int, counter: dict
-           ) -> SampledFrames | None:
+def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: int) -> SampledFrames | None:
     """Decode the frames `pick` asks for, or None when OpenCV cannot open the file or measure it."""
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
@@ -33,7 +32,7 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
         duration = count / fps
         wanted = pick(duration, fps, count)
         wanted_set, last = set(wanted), wanted[-1]
-        frames, times, indices = [], [], []
+        frames, times, indices, seeks = [], [], [], 0
         index = 0
         upcoming = iter(wanted)
         target = next(upcoming, None)
@@ -47,7 +46,7 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
                     pos = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
                     if index <= pos <= target:
                         index = pos
-                        counter["seeks"] = counter.get("seeks", 0) + 1
+                        seeks += 1
                     else:          # an inexact seek: open the file again and grab every frame instead
                         log.debug("%s: seeking to frame %d landed on %d; decoding sequentially", path, target, pos)
                         seek_gap = float("inf")
@@ -69,6 +68,7 @@ def decode(path: str, pick, side: int | None, seek_seconds: float, max_pixels: i
             return None
         if index < count * 0.9 and index <= last:
             duration = index / fps  # the header over-promised; trust what decoded
-        return SampledFrames(tuple(frames), tuple(times), tuple(indices), duration, fps, width, height, "opencv")
+        return SampledFrames(tuple(frames), tuple(times), tuple(indices), duration, fps, width, height, "opencv",
+                             seeks)
     finally:
         cap.release()

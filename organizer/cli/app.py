@@ -12,8 +12,8 @@ import sys
 import click
 
 from organizer import __version__
-from organizer.config import Settings, resolve, user_config
-from organizer.errors import OrganizerError
+from organizer.config import Settings, count_or_auto, resolve, user_config
+from organizer.errors import ConfigError, OrganizerError
 from organizer.cli.output import shown
 
 EXIT_CODES = {
@@ -47,16 +47,10 @@ class CountOrAuto(click.ParamType):
     name = "N|auto"
 
     def convert(self, value, param, ctx):
-        text = str(value).strip().lower()
-        if text == "auto":
-            return text
         try:
-            number = int(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a whole number or 'auto'.", param, ctx)
-        if number < 1:
-            self.fail(f"{number} is not allowed: at least 1 (or 'auto' for one per CPU core).", param, ctx)
-        return str(number)
+            return count_or_auto(param.opts[0] if param is not None else "the value", value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class DefaultGroup(click.Group):

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from typing import Iterator, Protocol, Sequence
 
@@ -24,13 +24,29 @@ from organizer.features import FeatureSpec, load_backend
 from organizer.engine.spawn import STARTUP_SECONDS
 from organizer.engine.workers import Job, Outcome, WorkerProcess, run_job
 
-__all__ = ["Executor", "InlineExecutor", "Job", "LocalExecutor", "Outcome", "make_executor", "usable_cores"]
+__all__ = ["EngineChoice", "Executor", "InlineExecutor", "Job", "LocalExecutor", "Outcome", "make_executor",
+           "usable_cores"]
 
 log = logging.getLogger(__name__)
-STARTED = {"workers": 0}       # worker processes started in this process (tests: a no-op run starts none)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Where analyses run, as resolved from the settings once per command (pipeline.ResolvedRun)."""
+
+    executor: str = "local"            # local or ray
+    workers: int | None = None         # None: one per usable core (local) or per CPU the cluster offers (ray)
+    video_timeout: float = 600.0       # seconds one video may take
+    ray_address: str = ""
+    model_process: bool = False        # one model process batches frames for all workers
 
 
 class Executor(Protocol):
+    """Runs analysis jobs somewhere; after `run` has finished it tells what it measured."""
+
+    peak_rss: list[float]              # MiB: the peak memory of each process it started that has finished
+    model_stats: dict                  # what a shared model process measured (busy seconds, frames, calls), or {}
+
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         """Outcomes in any order, as they finish. A model problem raises ModelUnavailable (it concerns every
         video); a video problem is an Outcome with a failure."""
@@ -48,6 +64,8 @@ class InlineExecutor:
 
     def __init__(self, spec: FeatureSpec, params: AnalysisParams):
         self.spec, self.params = spec, params
+        self.peak_rss: list[float] = []        # nothing runs outside this process
+        self.model_stats: dict = {}
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         for job in jobs:
@@ -94,7 +112,6 @@ class LocalExecutor:
                 self.peak_rss.append(self.model_stats.pop("peak_rss", 0.0))
 
     def _spawn(self, server) -> WorkerProcess:
-        STARTED["workers"] += 1
         remote = server.handle() if server is not None else None
         return WorkerProcess(self.spec, self.params, self.threads, self.debug, remote)
 
@@ -132,7 +149,6 @@ class LocalExecutor:
                 if worker.job is not None and time.monotonic() - worker.since > self.video_timeout:
                     outcome = worker.lost(("timeout", self.video_timeout))
                     worker.restart()
-                    STARTED["workers"] += 1
                     yield outcome
 
     def _collect(self, worker: WorkerProcess) -> Iterator[Outcome]:
@@ -148,7 +164,6 @@ class LocalExecutor:
                     raise ModelUnavailable(message[1])
                 outcome = worker.lost(message) if worker.job is not None else None
                 worker.restart()
-                STARTED["workers"] += 1
                 if outcome is not None:
                     yield outcome
                 return
@@ -161,20 +176,18 @@ def _needs_conversion(spec: FeatureSpec) -> bool:
     return not converted_path(spec).is_file()
 
 
-def make_executor(settings, spec: FeatureSpec, params: AnalysisParams, debug: bool = False) -> Executor:
-    """The executor the settings ask for. Ray is imported only when asked for (a sentence names the extra)."""
-    if settings.engine_executor == "ray":
+def make_executor(spec: FeatureSpec, params: AnalysisParams, engine: EngineChoice, debug: bool = False) -> Executor:
+    """The executor the run asks for. Ray is imported only when asked for (a sentence names the extra)."""
+    if engine.executor == "ray":
         from organizer.engine.ray_executor import RayExecutor
-        return RayExecutor(spec, params, settings.engine_ray_address, settings.n_workers,
-                           settings.engine_video_timeout, debug)
-    return LocalExecutor(spec, params, settings.n_workers, settings.engine_video_timeout, debug,
-                         model_process_wanted(settings, spec))
+        return RayExecutor(spec, params, engine.ray_address, engine.workers, engine.video_timeout, debug)
+    return LocalExecutor(spec, params, engine.workers, engine.video_timeout, debug, engine.model_process)
 
 
-def model_process_wanted(settings, spec: FeatureSpec) -> bool:
-    """Batch frames across videos in one model process: asked for, or 'auto' with Keras on a visible GPU."""
-    if settings.engine_model_process != "auto":
-        return settings.engine_model_process == "on"
+def model_process_wanted(asked: str, spec: FeatureSpec) -> bool:
+    """Batch frames across videos in one model process: asked for ("on"), or "auto" with Keras on a visible GPU."""
+    if asked != "auto":
+        return asked == "on"
     keras = spec.family == "inceptionv3" and (spec.runtime == "keras" or os.environ.get(
         "KERAS_BACKEND", "tensorflow") != "tensorflow")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0") not in ("", "-1")

@@ -132,6 +132,7 @@ class RayExecutor:
         self.video_timeout = video_timeout
         self.debug = debug
         self.peak_rss: list[float] = []
+        self.model_stats: dict = {}            # Ray runs no shared model process
         self.ray = import_ray()
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from organizer.analysis.video import AnalysisParams
 from organizer.config import Settings
-from organizer.engine.executor import Executor, Job, Outcome, make_executor
-from organizer.features import FeatureSpec
+from organizer.engine.executor import Executor, Job, Outcome
 from organizer.layout import free_name
 from organizer.outputs.files import is_ours, write_output
+from organizer.pipeline import ResolvedRun
 from organizer.scan import scan
 from organizer.types import Analysis
 
@@ -115,7 +114,7 @@ def export_analysed(items: list[tuple[str, Analysis]], out_dir: Path, executor: 
 def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executor: Executor | None = None,
                   debug: bool = False) -> Iterator[Exported]:
     """Analyse each video and export its keyframes; results are yielded as the videos finish."""
-    spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
+    run = ResolvedRun.of(settings)            # resolved once for the whole command
     paths = []
     for given in videos:
         if os.path.isdir(given):
@@ -134,7 +133,7 @@ def export_videos(videos: list[Path], settings: Settings, out_dir: Path, executo
         jobs.append(Job(path, path, os.path.getsize(path), path, task="export"))
     # Results come in the order the workers finish; they are given in the order the videos were named.
     order, nxt = list(dict.fromkeys(paths)), 0
-    outcomes = (executor or make_executor(settings, spec, params, debug)).run(jobs) if jobs else ()
+    outcomes = (executor or run.executor(debug)).run(jobs) if jobs else ()
     for outcome in outcomes:
         done[outcome.job.path] = _exported(outcome, Path(out_dir) / names[outcome.job.path])
         while nxt < len(order) and order[nxt] in done:
