@@ -74,8 +74,6 @@ OPTIONS: dict[str, Option] = {
                                             "(0 disables).", 0.0, 1.0),
     "keyframes.min_silhouette": Option(0.12, float, "Below this best silhouette the frames form one picture "
                                        "(one keyframe).", 0.0, 1.0),
-    "keyframes.same_picture_distance": Option(0.08, float, "Frames whose normalised feature distance to the "
-                                              "video's mean is all below this show one picture.", 0.0, 2.0),
     "keyframes.max_keyframes": Option(24, int, "At most this many keyframes per video.", 1, 500),
     "keyframes.redundant_cosine": Option(0.92, float, "A later keyframe at least this cosine-similar to a kept "
                                          "one (and with a similar colour histogram) is dropped.", 0.0, 1.0),
@@ -152,7 +150,6 @@ class Settings:
     keyframes_min_color_bins: int = OPTIONS["keyframes.min_color_bins"].default
     keyframes_transition_residual: float = OPTIONS["keyframes.transition_residual"].default
     keyframes_min_silhouette: float = OPTIONS["keyframes.min_silhouette"].default
-    keyframes_same_picture_distance: float = OPTIONS["keyframes.same_picture_distance"].default
     keyframes_max_keyframes: int = OPTIONS["keyframes.max_keyframes"].default
     keyframes_redundant_cosine: float = OPTIONS["keyframes.redundant_cosine"].default
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default

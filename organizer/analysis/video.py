@@ -37,7 +37,6 @@ class AnalysisParams:
     min_color_bins: int = 10
     transition_residual: float = 0.35
     min_silhouette: float = 0.12
-    same_picture_distance: float = 0.08
     max_keyframes: int = 24
     redundant_cosine: float = 0.92
     redundant_hist: float = 0.90
@@ -56,8 +55,8 @@ class AnalysisParams:
         return cls(
             s.sampling_fps, s.sampling_max_frames, s.sampling_min_frames, s.sampling_max_pixels, s.features_reuse_below,
             s.keyframes_blur_ratio, s.keyframes_dark_max, s.keyframes_bright_min, s.keyframes_min_color_bins,
-            s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_same_picture_distance,
-            s.keyframes_max_keyframes, s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
+            s.keyframes_transition_residual, s.keyframes_min_silhouette, s.keyframes_max_keyframes,
+            s.keyframes_redundant_cosine, s.keyframes_redundant_hist, s.seed,
             s.features_cascade, s.sampling_seek_seconds, s.features_batch_size, all_frames=s.sampling_all_frames)
 
     def key(self, spec: FeatureSpec) -> str:
