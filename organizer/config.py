@@ -271,9 +271,15 @@ def resolve(flags: dict[str, Any] | None = None, config_file: str | Path | None 
             flag_names: dict[str, str] | None = None) -> Settings:
     """Build Settings: a flag that was given beats the config file, which beats the default.
 
-    Every bad value is reported at once, each named by where it came from: `flag_names` maps a settings key to the
-    command-line flag that set it ("--max-distance"), and a bad flag is a usage error (BadFlag, exit 2); a bad value
-    in the file names the file and its key (ConfigError, exit 1)."""
+    Args:
+        flags: settings by table key ("placement.max_distance"); None values count as not given.
+        config_file: a TOML file of the same keys in sections ([placement] max_distance = 0.6), or None.
+        flag_names: settings key -> the command-line flag that set it, to name it in errors.
+
+    Returns: frozen `Settings` with every value converted and checked.
+
+    Raises: every bad value at once, each named by where it came from: a bad flag is a usage error (BadFlag,
+    exit 2); a bad value in the file names the file and its key (ConfigError, exit 1)."""
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
     if config_file:

@@ -97,10 +97,22 @@ class Library:
     @contextlib.contextmanager
     def open(cls, root, rebuild_state: bool = False, read_only_ok: bool = False, lock: bool = True,
              with_state: bool = True, existing: bool = False) -> Iterator["Library"]:
-        """Lock the library and open its state. With read_only_ok, a library that cannot be written is opened
-        without a lock and with a throw-away cache (to plan a read-only mount). Undo and the runs listing need
-        no state database (with_state=False); listing runs needs no lock either. With existing, a folder that was
-        never organized is refused instead of getting a .organizer folder."""
+        """Open the library at `root`: take its lock and open its state database, for one command.
+
+        Args:
+            root: the folder that holds the videos (a path or str). Its `.organizer` folder is created if missing.
+            rebuild_state: start the state database afresh (a damaged one is moved aside).
+            read_only_ok: if the library cannot be written, open it without a lock and with a throw-away cache
+                (to plan a read-only mount) instead of raising.
+            lock: take the library's lock (listing runs needs none).
+            with_state: open the state database (undo and the runs listing need none).
+            existing: refuse a folder that was never organized instead of giving it a `.organizer` folder.
+
+        Returns: a context manager that yields the `Library`; the lock is released when it exits.
+
+        Raises: OrganizerError with a sentence (the CLI's exit codes come from its subclass): the folder does not
+        exist or is not one (OrganizerError), LockBusy (another run holds it), LibraryNotWritable, StateBusy (the
+        database stayed locked), NeverOrganized (with existing)."""
         layout = Layout.of(library_root(root))
         if existing and not layout.exists():
             raise NeverOrganized(f"{layout.root} has never been organized (there is no {layout.state_dir}); there "
@@ -123,7 +135,21 @@ class Library:
 
     # ------------------------------------------------------------------------------------------ organize
     def run(self, settings: Settings, options: RunOptions, progress: Progress | None = None) -> RunReport:
-        """Plan the library; write the manifest (and report, keyframes); apply it unless this is a dry run."""
+        """Organize the library: finish any interrupted run, analyse (through the cache), plan, write the manifest
+        (and the report and keyframes when asked), and apply the plan unless this is a dry run.
+
+        Args:
+            settings: the settings (`resolve()` builds them from flags and a config file); resolved once here.
+            options: what else was asked (`RunOptions`: dest, dry_run, manifest, report, keyframes_dir, recluster,
+                retry_failed, debug).
+            progress: receives the phases and per-video progress; None reports nothing.
+
+        Returns: a `RunReport`: the clusters, every move planned and made, what was skipped or is still downloading
+        and why, and the manifest's path.
+
+        Raises: OrganizerError subclasses with a sentence: ModelUnavailable (the model cannot be loaded),
+        NothingProcessed (no video could be analysed), RecoveryBlocked (an interrupted run's folders are out of
+        reach), StateBusy, LibraryNotWritable. A video that cannot be analysed is never raised: it is reported."""
         started = now_iso()
         recovered = 0 if options.dry_run else recovery.recover(self.layout)
         run = ResolvedRun.of(settings)
@@ -203,7 +229,15 @@ class Library:
     # ------------------------------------------------------------------------------------ apply and undo
     def apply(self, plan: Plan) -> MoveReport:
         """Apply a saved plan exactly (after finishing any interrupted run), then record the clusters. A plan
-        already applied (and not undone) is not applied again; an interrupted one is resumed."""
+        already applied (and not undone) is not applied again; an interrupted one is resumed.
+
+        Args:
+            plan: the plan, as `organizer.moves.manifest.parse_plan` reads it from a manifest.
+
+        Returns: a `MoveReport` (run id, files moved, and each file skipped or failed with its reason).
+
+        Raises: RecoveryBlocked when an interrupted run's folders are out of reach; a file that changed since
+        planning is skipped with a reason, never raised."""
         recovered = recovery.recover(self.layout)
         digest = plan.digest()
         runs = [r for r in list_runs(self.layout) if r.kind == "apply" and r.plan == plan.id
@@ -222,7 +256,15 @@ class Library:
         return _move_report(applied, recovered)
 
     def undo(self, run_id: str | None = None, dry_run: bool = False) -> MoveReport:
-        """Reverse a whole plan application (after finishing any interrupted run)."""
+        """Reverse a whole plan application (after finishing any interrupted run).
+
+        Args:
+            run_id: the apply run to undo (`runs()` lists them); None: the newest that moved something.
+            dry_run: say what would move back, move nothing.
+
+        Returns: a `MoveReport` whose `run` is the apply run reversed and `journal` the undo's own run.
+
+        Raises: OrganizerError when there is no such run or nothing left to undo; RecoveryBlocked."""
         recovered = 0 if dry_run else recovery.recover(self.layout)
         undone = undo_application(self.layout, run_id, dry_run=dry_run)
         if undone.returned:
@@ -249,6 +291,7 @@ class Library:
                         "run does that.", str(exc).split(". ")[0])
 
     def runs(self) -> list[RunInfo]:
+        """Every run recorded in the library's journal, oldest first (id, kind, files moved and undone, status)."""
         return list_runs(self.layout)
 
     def _remember_stuck(self, plan: Plan, applied: mover.ApplyReport) -> None:

@@ -198,3 +198,20 @@ def test_every_mutant_still_names_code_that_exists():
     missing = [t for m in module.MUTANTS for t in m.tests if not (root / t.split("::")[0]).exists()
                or "::" in t and f"def {t.split('::')[1]}(" not in (root / t.split("::")[0]).read_text()]
     assert not missing, f"these mutants name tests that do not exist: {missing}"
+
+
+def test_the_public_names_say_what_they_take_return_and_raise():
+    """organizer/__init__.py is the face for Python users: each name documented, each entry point naming every
+    parameter, what it returns and what it raises (as PySceneDetect's detect() does)."""
+    import inspect
+
+    import organizer
+
+    undocumented = [n for n in organizer.__all__ if n != "__version__" and not getattr(organizer, n).__doc__]
+    assert undocumented == []
+    for fn in (organizer.Library.open, organizer.Library.run, organizer.Library.apply, organizer.Library.undo,
+               organizer.resolve):
+        doc = inspect.getdoc(fn) or ""
+        params = [p for p in inspect.signature(fn).parameters if p not in ("self", "cls")]
+        missing = [p for p in params if f"{p}:" not in doc]
+        assert not missing and "Returns" in doc and "Raises" in doc, f"{fn.__qualname__}: document {missing}"

@@ -4,7 +4,7 @@
   split so that workers x threads does not exceed the usable cores. A worker that crashes or overruns the time
   limit costs the one video it had; it is replaced and the run goes on.
 - `InlineExecutor`: the same worker function in this process (library use and tests; no isolation).
-- `engine_ray.RayExecutor`: Ray actors on a cluster, each holding the same worker process (engine.executor = ray).
+- `ray_executor.RayExecutor`: Ray actors on a cluster, each holding the same worker process (engine.executor = ray).
 With `engine.model_process` on, one model process batches frames across videos for the workers (a GPU).
 """
 
