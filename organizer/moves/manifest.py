@@ -121,5 +121,5 @@ def parse_plan(text: str, origin: str = "manifest"):
                 moves, _failures(data.get("skipped", []), "skipped", origin),
                 _failures(data.get("downloading", []), "downloading", origin),
                 _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin))
-    plan.validate()
+    plan.check_folders()                 # every move's paths were checked as it was read
     return plan

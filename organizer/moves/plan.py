@@ -94,10 +94,14 @@ class Plan:
 
     def validate(self) -> None:
         """Reject plans that could touch files outside root, write outside dest, or touch organize's own files."""
+        self.check_folders()
+        for m in self.moves:
+            check_move(m.src, m.dst)
+
+    def check_folders(self) -> None:
+        """Root and dest: absolute, and dest not inside organize's own folder."""
         if not os.path.isabs(self.root) or not os.path.isabs(self.dest):
             raise ManifestError("The manifest's root and dest must be absolute paths.")
         state = os.path.join(os.path.abspath(self.root), STATE_DIR)
         if os.path.abspath(self.dest) == state or os.path.abspath(self.dest).startswith(state + os.sep):
             raise ManifestError(f"The manifest's dest lies inside {state}, organize's own folder; choose another.")
-        for m in self.moves:
-            check_move(m.src, m.dst)
