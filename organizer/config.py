@@ -309,8 +309,9 @@ PATH_SETTINGS = ("features.model", "features.labels", "features.weights")
 
 
 def _usable_file(value: str, label: str) -> str:
-    """A path setting with ~ and $VARIABLES expanded, that exists and is a regular file (never waited on: a FIFO
-    is refused before the library is locked). Errors name where the value came from."""
+    """A path setting with ~ and $VARIABLES expanded, made absolute (a plan records it, and is applied or reviewed
+    from another folder), that exists and is a regular file (never waited on: a FIFO is refused before the library
+    is locked). Errors name where the value came from."""
     path = os.path.expandvars(os.path.expanduser(value))
     if not os.path.lexists(path):
         raise ConfigError(f"{label}: the file {path} does not exist." + (
@@ -319,7 +320,7 @@ def _usable_file(value: str, label: str) -> str:
         check_regular(path, "file")
     except InputError as exc:
         raise ConfigError(f"{label}: {exc}") from None
-    return path
+    return os.path.abspath(path)
 
 
 def default_toml(settings: Settings | None = None) -> str:

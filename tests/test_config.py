@@ -87,3 +87,14 @@ def test_the_users_settings_file_is_read_and_shown(tmp_path, monkeypatch):
     assert settings_from(str(other)).seed == 9 and settings_from(str(other)).placement_max_distance == 0.7
     shown = CliRunner().invoke(main, ["config"]).output
     assert shown.startswith(f"# read from {tmp_path / 'organizer' / 'config.toml'}") and "max_distance = 0.5" in shown
+
+
+def test_a_relative_model_path_is_recorded_absolute_so_a_plan_works_from_any_folder(tmp_path, monkeypatch):
+    """A plan records its settings; applied (or reviewed) from another folder, a relative model path named
+    nothing, and the state refresh after apply silently failed."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.tflite").write_bytes(b"a model")
+    monkeypatch.chdir(tmp_path)
+    settings = resolve({"features.model": "models/m.tflite", "features.labels": "./models/m.tflite"})
+    assert settings.features_model == str(tmp_path / "models" / "m.tflite") == settings.features_labels
+    assert settings.as_dict()["features.model"] == str(tmp_path / "models" / "m.tflite")
