@@ -12,7 +12,8 @@ import os
 
 from organizer.errors import ManifestError
 from organizer.inputs import InputError, MiB, read_text
-from organizer.moves.plan import MANIFEST_VERSION, ClusterInfo, Move, Plan, check_move
+from organizer.moves.plan import (DECISION_KINDS, MANIFEST_VERSION, ClusterInfo, Decision, Move, Plan,
+                                  check_cluster_name, check_move)
 from organizer.types import Failure
 
 MODES = ("cluster", "recluster", "assign")
@@ -59,11 +60,40 @@ def _move(m, n: int, origin: str):
                 _text(m.get("fingerprint", ""), f"move {n + 1} fingerprint", origin))
 
 
+def _list(value, what: str, origin: str) -> list:
+    if not isinstance(value, list):
+        raise _fail(origin, f"{what} must be a list")
+    return value
+
+
 def _failures(items, what: str, origin: str) -> list[Failure]:
     if not isinstance(items, list):
         raise _fail(origin, f"{what} must be a list")
     return [Failure(_text(i.get("path") if isinstance(i, dict) else None, f"{what} path", origin),
                     _text(i.get("reason", ""), f"{what} reason", origin)) for i in items]
+
+
+def _decisions(items, origin: str, moved: set[str]) -> list[Decision]:
+    """A reviewed plan's decisions: each names a video of the plan's moves (or one it leaves out) and a kind."""
+    if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+        raise _fail(origin, "decisions must be a list of objects")
+    out = []
+    for n, d in enumerate(items):
+        kind = d.get("kind")
+        if kind not in DECISION_KINDS:
+            raise _fail(origin, f"decision {n + 1} kind must be one of {', '.join(DECISION_KINDS)}")
+        src = _text(d.get("src"), f"decision {n + 1} src", origin)
+        cluster = _text(d.get("cluster", ""), f"decision {n + 1} cluster", origin)
+        if kind == "cluster":
+            try:
+                check_cluster_name(cluster)
+            except ManifestError as exc:
+                raise _fail(origin, f"decision {n + 1}: {exc}") from None
+        if kind == "cluster" and src not in moved:
+            raise _fail(origin, f"decision {n + 1} puts {src!r} in a cluster, but no move takes it there")
+        out.append(Decision(_text(d.get("fingerprint"), f"decision {n + 1} fingerprint", origin), src, kind,
+                            cluster))
+    return out
 
 
 def read_manifest(path) -> str:
@@ -120,6 +150,8 @@ def parse_plan(text: str, origin: str = "manifest"):
                                                                                    origin)) for c in clusters],
                 moves, _failures(data.get("skipped", []), "skipped", origin),
                 _failures(data.get("downloading", []), "downloading", origin),
-                _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin))
+                _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin),
+                warnings=[_text(w, "a warning", origin) for w in _list(data.get("warnings", []), "warnings", origin)],
+                decisions=_decisions(data.get("decisions", []), origin, {m.src for m in moves}))
     plan.check_folders()                 # every move's paths were checked as it was read
     return plan

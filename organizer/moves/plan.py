@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
 from organizer.errors import ManifestError
-from organizer.layout import STATE_DIR, looks_like_ours
+from organizer.layout import NAME_MAX, STATE_DIR, looks_like_ours
 from organizer.types import Failure
 
 MANIFEST_VERSION = 1
@@ -39,6 +39,24 @@ def check_move(src: str, dst: str) -> None:
         raise ManifestError(f"move dst {dst!r} must be '<cluster folder>/<file name>'.")
 
 
+def new_plan_id() -> str:
+    """A fresh plan id: every apply of one plan shares it; an edited plan gets a new one."""
+    return secrets.token_hex(8)
+
+
+def check_cluster_name(name: str) -> str:
+    """A cluster's folder name as a person typed it (in `organize review`), trimmed, or ManifestError saying why
+    it cannot be one: one visible folder name inside dest, not organize's own."""
+    name = name.strip() if isinstance(name, str) else ""
+    problem = ("is empty" if not name else "contains '/'" if "/" in name else "contains a NUL character"
+               if "\0" in name else "starts with '.' (a hidden folder, which scans leave out)" if name.startswith(".")
+               else "starts with '~'" if name.startswith("~") else "is longer than a file name may be"
+               if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX else "")
+    if problem:
+        raise ManifestError(f"The cluster name {name!r} {problem}; choose another name.")
+    return name
+
+
 @dataclass(frozen=True)
 class Move:
     src: str          # relative to root
@@ -49,6 +67,20 @@ class Move:
     ino: int = 0
     distance: float | None = None    # a new video's distance to its cluster's centroid (None: clustered afresh)
     fingerprint: str = ""            # the content's identity (remembered when the move cannot be made)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a person decided about one video in `organize review`: the library remembers it on later runs.
+    kind: "cluster" (put it in `cluster`, a folder name or _unsorted) or "exclude" (leave it where it is)."""
+
+    fingerprint: str
+    src: str
+    kind: str
+    cluster: str = ""
+
+
+DECISION_KINDS = ("cluster", "exclude")
 
 
 @dataclass(frozen=True)
@@ -69,8 +101,10 @@ class Plan:
     downloading: list[Failure] = field(default_factory=list)
     in_place: int = 0
     mode: str = "cluster"      # cluster (first run), recluster, or assign (new videos to existing clusters)
-    id: str = field(default_factory=lambda: secrets.token_hex(8))    # every apply of this plan shares it
+    id: str = field(default_factory=lambda: new_plan_id())    # every apply of this plan shares it
     version: int = MANIFEST_VERSION
+    warnings: list[str] = field(default_factory=list)       # what the run that made the plan warned about
+    decisions: list[Decision] = field(default_factory=list)  # a reviewed plan: what the person decided
 
     def to_json(self) -> str:
         data = {
@@ -82,7 +116,10 @@ class Plan:
             "downloading": [{"path": f.path, "reason": f.reason} for f in self.downloading],
             "in_place": self.in_place,
             "mode": self.mode,
+            "warnings": list(self.warnings),
         }
+        if self.decisions:
+            data["decisions"] = [asdict(d) for d in self.decisions]
         # ensure_ascii keeps non-UTF-8 names (surrogate escapes) round-tripping exactly.
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
 
