@@ -51,6 +51,7 @@ class RunOptions:
     recluster: bool = False
     retry_failed: bool = False
     debug: bool = False
+    forget_decisions: bool = False     # plan without what was decided in `organize review` (and forget it)
 
 
 @contextlib.contextmanager
@@ -156,7 +157,12 @@ class Library:
         executor = run.executor(options.debug)
         planned = organize(self.layout.root, run, options.dest, progress=progress, state=self.state,
                            recluster=options.recluster, executor=executor, retry_failed=options.retry_failed,
-                           thumbnails=bool(options.dry_run or options.report or options.keyframes_dir))
+                           thumbnails=bool(options.dry_run or options.report or options.keyframes_dir),
+                           decisions=not options.forget_decisions)
+        with _after_moves("what advice was given"):
+            advice = planned.placement.advice
+            advice = self._once(advice, fresh_start=planned.plan.mode != "assign")
+        planned.plan.warnings = list(planned.notes + planned.placement.warnings + advice)
         manifest = self.write_manifest(planned.plan, options.manifest, settings.output_keep_plans)
         report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
         if report_path:
@@ -174,11 +180,10 @@ class Library:
             applied = mover.apply_plan(planned.plan, self.layout) if planned.plan.moves else mover.ApplyReport()
             with _after_moves("the cluster records"):
                 self._remember_stuck(planned.plan, applied)
+                if options.forget_decisions:
+                    self.state.forget_decisions()
                 if planned.changed or applied.moved or recovered:
                     self.refresh(planned.plan, run)
-        advice = planned.placement.advice
-        with _after_moves("what advice was given"):
-            advice = self._once(planned.placement.advice, fresh_start=planned.plan.mode != "assign")
         report = _run_report(planned, manifest, report_path, options.dry_run, applied, recovered,
                              peak_rss_mib() + sum(executor.peak_rss), executor.model_stats, advice)
         with _after_moves("the run's record"):
@@ -249,6 +254,7 @@ class Library:
             return MoveReport("", 0, recovered, note="This plan moves nothing; nothing to do.")
         applied = mover.apply_plan(plan, self.layout)
         try:
+            self.remember(plan)
             self._remember_stuck(plan, applied)
             self.refresh(plan, ResolvedRun.of(resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})))
         except OrganizerError as exc:     # the files have moved: the next run repairs the state
@@ -290,6 +296,11 @@ class Library:
             log.warning("The files were moved back, but the library state could not be updated (%s); the next "
                         "run does that.", str(exc).split(". ")[0])
 
+    def remember(self, plan: Plan) -> None:
+        """Keep what a person decided in a reviewed plan (`plan.decisions`) for the runs to come."""
+        if plan.decisions and self.cached:
+            self.state.remember_decisions([(d.fingerprint, d.kind, d.cluster, d.src) for d in plan.decisions])
+
     def runs(self) -> list[RunInfo]:
         """Every run recorded in the library's journal, oldest first (id, kind, files moved and undone, status)."""
         return list_runs(self.layout)
@@ -319,6 +330,10 @@ class Library:
                                           run.spec.space, folders_in(dest))
         self.state.save_clusters(clusters)
         self.state.set_memberships(memberships)
+        moved_since = {fp for fp, (kind, folder) in self.state.decisions().items()
+                       if kind == "cluster" and memberships.get(fp, folder) != folder}
+        if moved_since:              # moved by hand since it was decided: the newer decision counts
+            self.state.forget_decisions(moved_since)
 
 
 def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_run: bool, applied,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from organizer.analysis.video import AnalysisParams
@@ -118,11 +118,12 @@ def class_names(spec: FeatureSpec) -> list[str] | None:
 
 def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None, now: float | None = None,
              state: LibraryState | None = None, recluster: bool = False, thumbnails: bool = True,
-             executor: Executor | None = None, retry_failed: bool = False) -> Planned:
+             executor: Executor | None = None, retry_failed: bool = False, decisions: bool = True) -> Planned:
     """Analyse the videos under root (through the state's cache) and plan where each goes. Changes no video.
 
     thumbnails=False skips loading cached keyframe thumbnails (only the report and keyframe export need them);
-    retry_failed analyses again the files remembered as impossible to analyse."""
+    retry_failed analyses again the files remembered as impossible to analyse; decisions=False plans without what
+    was decided in `organize review`."""
     laps = Laps()
     request = check_request(root, dest, recluster)
     state = state or LibraryState.memory()
@@ -144,13 +145,16 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
         raise NothingProcessed(f"None of the {len(found.videos)} video(s) under {request.root} could be processed; "
                                "see the reasons listed for each.")
     progress.phase(f"clustering {len(analysed.results)} video{'s' if len(analysed.results) != 1 else ''}")
-    placement = _place(request, analysed.results, state, run)
+    placement, excluded = with_decisions(_place(request, analysed.results, state, run), analysed.results,
+                                         state.decisions() if decisions else {})
     laps.lap("place")
     notes = _engine_notes(run.engine) + _labels_note(run.spec, analysed.results)
-    movable, stuck = _movable(analysed.results, placement, state.stuck())
+    movable, stuck = _movable([r for r in analysed.results if r.video.rel not in excluded], placement,
+                              state.stuck())
     plan = build_plan(request.root, request.dest, [(r.video, placement.assigned[r.video.rel]) for r in movable],
                       settings=settings.as_dict(),
-                      skipped=list(found.skipped) + unreadable + list(analysed.failures) + stuck,
+                      skipped=list(found.skipped) + unreadable + list(analysed.failures) + stuck
+                      + [Failure(rel, EXCLUDED) for rel in sorted(excluded)],
                       downloading=found.downloading, stay=placement.stay, distances=placement.distances,
                       mode=placement.mode, fingerprints={r.video.rel: r.fingerprint for r in movable})
     last = state.memberships()
@@ -161,6 +165,30 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
                    run.spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished,
                    copies=found.copies, retry_at=found.retry_at)
+
+
+EXCLUDED = ("left where it is: you excluded it in organize review (run with --forget-decisions to let organize "
+            "place it again)")
+
+
+def with_decisions(placement: Placement, results, decisions: dict[str, tuple[str, str]]
+                   ) -> tuple[Placement, set[str]]:
+    """What a person decided in `organize review` outranks the model. A video they put in a cluster goes to that
+    folder, except where an assign run finds it in another cluster folder (moved there by hand since: a hand move
+    is a decision too). A video they excluded stays where it is: returned apart, as rels."""
+    if not decisions:
+        return placement, set()
+    assigned, distances, excluded = dict(placement.assigned), dict(placement.distances), set()
+    for r in results:
+        kind, cluster = decisions.get(r.fingerprint, ("", ""))
+        rel = r.video.rel
+        if kind == "exclude":
+            excluded.add(rel)
+        elif kind == "cluster" and not (placement.mode == "assign" and rel in placement.stay):
+            if assigned.get(rel) != cluster:
+                distances.pop(rel, None)
+            assigned[rel] = cluster
+    return replace(placement, assigned=assigned, distances=distances), excluded
 
 
 def _movable(results, placement: Placement, stuck: dict[str, str]) -> tuple[list[VideoResult], list[Failure]]:

@@ -47,10 +47,12 @@ log = logging.getLogger("organizer")
               "(a decoder crash, a time-out, an unreadable file); otherwise they are retried only when they change.")
 @click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
               "aside and start a fresh one; features are recomputed.")
+@click.option("--forget-decisions", is_flag=True, help="Plan without what was decided in `organize review` (videos "
+              "kept in a cluster, videos left where they are), and forget those decisions when the plan is applied.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
-            max_distance, retry_failed, rebuild_state, as_json, config_file, weights, model, backend, labels,
+            max_distance, retry_failed, rebuild_state, forget_decisions, as_json, config_file, weights, model, backend, labels,
             sample_fps, max_frames, batch_size, seed, workers, executor, ray_address, quiet, verbose, debug, log_file):
     """Organize the videos under PATH into one folder per group.
 
@@ -64,7 +66,8 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
                                  max_frames=max_frames, weights=weights, model=model, labels=labels,
                                  batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
                                  backend=backend, workers=workers, executor=executor, ray_address=ray_address)
-        options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster, retry_failed, debug)
+        options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster, retry_failed, debug,
+                             forget_decisions)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:
             click.echo("Note: using random InceptionV3 weights (--weights random): groups will not reflect "
                        "what the videos show.", err=True)

@@ -65,5 +65,12 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE move_failures (fingerprint TEXT PRIMARY KEY, reason TEXT NOT NULL, updated TEXT)")
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> the step from version-1
+def _v4(db: sqlite3.Connection) -> None:
+    # v4 remembers what a person decided in `organize review`: a video kept in a cluster of their choice, or left
+    # where it is. These are the user's decisions, not derived data: nothing recomputes them.
+    db.execute("CREATE TABLE decisions (fingerprint TEXT PRIMARY KEY, kind TEXT NOT NULL, cluster TEXT, "
+               "src TEXT, made TEXT)")
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}      # version -> the step from version-1
 SCHEMA_VERSION = max(MIGRATIONS)

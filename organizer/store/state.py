@@ -309,6 +309,27 @@ class LibraryState:
         with self._write() as db:
             db.execute("DELETE FROM move_failures")
 
+    # ---------------------------------------------------------------------------------------- decisions
+    def remember_decisions(self, decisions: list[tuple[str, str, str, str]]) -> None:
+        """(fingerprint, kind, cluster, src) per video a person decided about in `organize review`; a newer
+        decision about a video replaces the older one."""
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?)",
+                           [(fp, kind, cluster, src, now_iso()) for fp, kind, cluster, src in decisions if fp])
+
+    def decisions(self) -> dict[str, tuple[str, str]]:
+        """fingerprint -> (kind, cluster): "cluster" (keep it in that folder) or "exclude" (leave it where it is)."""
+        return {fp: (kind, cluster or "") for fp, kind, cluster in
+                self._read("SELECT fingerprint, kind, cluster FROM decisions")}
+
+    def forget_decisions(self, fps: set[str] | None = None) -> None:
+        """Forget these videos' decisions (None: every decision)."""
+        with self._write() as db:
+            if fps is None:
+                db.execute("DELETE FROM decisions")
+            else:
+                db.executemany("DELETE FROM decisions WHERE fingerprint=?", [(fp,) for fp in sorted(fps)])
+
     # ----------------------------------------------------------------------------------------- clusters
     def clusters(self) -> ClusterSet:
         """The stored clusters. A centroid or mean that does not decode is dropped (it is derived again from
