@@ -33,6 +33,7 @@ RACES = ("tests/test_races.py",)
 RECOVERY = ("tests/test_recovery.py",)
 STATE = "tests/test_state.py::"
 INPUTS = "tests/test_inputs.py::"
+REVIEW = "tests/test_review.py::"
 BUSY = "test_a_busy_database_stops_the_run_before_any_move_and_is_not_called_damaged"
 MUTANTS = [
     Mutant("no fsync of the copy", "organizer/moves/fsops.py", '    os.fsync(dst_fd)\n    return h.hexdigest()',
@@ -164,6 +165,22 @@ MUTANTS = [
     Mutant("media opened following links", "organizer/analysis/decode.py",
            "os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)", "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)",
            ("tests/test_hostile.py", "tests/test_decode.py")),
+    # Issue 27: each guard of the review server, and the escaping of its page
+    Mutant("review without its token", "organizer/review/server.py",
+           "        if not hmac.compare_digest(token.encode(\"utf-8\", \"replace\"), self.review.token.encode()):",
+           "        if False:", (REVIEW + "test_every_request_without_the_token_or_for_another_host_is_refused",)),
+    Mutant("review answers any Host", "organizer/review/server.py",
+           '        if self.headers.get("Host") not in self.review.hosts:', "        if False:",
+           (REVIEW + "test_every_request_without_the_token_or_for_another_host_is_refused",)),
+    Mutant("review takes writes from any origin", "organizer/review/server.py",
+           '        if self.headers.get("Origin") not in self.review.origins:', "        if False:",
+           (REVIEW + "test_a_cross_origin_post_is_refused_and_saves_nothing",)),
+    Mutant("review page leaves names unescaped", "organizer/review/page.py",
+           '    return html.escape(os.fsencode(str(text)).decode("utf-8", "replace"), quote=True)',
+           '    return os.fsencode(str(text)).decode("utf-8", "replace")', (REVIEW + "test_names_with_html_stay_text",)),
+    Mutant("review forgets exclusions", "organizer/pipeline.py",
+           '        if kind == "exclude":\n            excluded.add(rel)', '        if kind == "exclude":\n            pass',
+           (REVIEW + "test_apply_from_the_page_and_later_runs_keep_what_was_decided",)),
 ]
 
 

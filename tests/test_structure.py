@@ -107,7 +107,8 @@ MAY_IMPORT = {      # what each subpackage may import besides itself (docs/DESIG
     "store": LEAVES,
     "moves": LEAVES,
     "outputs": LEAVES | {"features", "analysis", "engine", "pipeline", "scan"},
-    "cli": LEAVES | {"library", "moves", "outputs", ""},
+    "review": LEAVES | {"library", "moves", "pipeline"},
+    "cli": LEAVES | {"library", "moves", "outputs", "review", ""},
 }
 
 

@@ -31,7 +31,7 @@ EXIT_CODES = {
        "nothing was moved until it is back",
 }
 
-COMMANDS = ("run", "apply", "undo", "runs", "keyframes", "config")
+COMMANDS = ("run", "apply", "undo", "runs", "review", "keyframes", "config")
 
 # command-line flag -> settings key
 FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sample_fps": "sampling.fps",

@@ -52,8 +52,9 @@ log = logging.getLogger("organizer")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
-            max_distance, retry_failed, rebuild_state, forget_decisions, as_json, config_file, weights, model, backend, labels,
-            sample_fps, max_frames, batch_size, seed, workers, executor, ray_address, quiet, verbose, debug, log_file):
+            max_distance, retry_failed, rebuild_state, forget_decisions, as_json, config_file, weights, model, backend,
+            labels, sample_fps, max_frames, batch_size, seed, workers, executor, ray_address, quiet, verbose, debug,
+            log_file):
     """Organize the videos under PATH into one folder per group.
 
     The first run clusters the library. Later runs reuse the features cached in PATH/.organizer/state.sqlite and
@@ -183,6 +184,47 @@ def keyframes_cmd(videos, out_dir, as_json, config_file, weights, model, backend
     if as_json:
         click.echo(json.dumps({"written": written, "failed": failed, "exit_code": 1 if failed else 0}))
     sys.exit(1 if failed else 0)
+
+
+@main.command("review")
+@click.argument("target", required=False, default=".", type=click.Path(exists=True, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Listen on this port of 127.0.0.1 (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Print the page's address; do not open a browser.")
+@click.option("--idle-timeout", type=click.FloatRange(min=1), default=1800, show_default=True, metavar="SECONDS",
+              help="Stop after this long without a request from the page.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and every request.")
+def review_cmd(target, port, no_browser, idle_timeout, debug):
+    """Review a plan in the browser before moving anything: rename clusters, move videos between them, exclude
+    videos, merge clusters; save the result as a new manifest (the old one stays as it was) and apply it.
+
+    TARGET is a manifest, or a library folder (its newest plan not yet applied) [default: the current folder].
+    The page is served on 127.0.0.1 only, at an address with a random token; the library stays locked until the
+    review stops (Ctrl-C, or --idle-timeout). What you decide is remembered: later runs keep a video where you put
+    it, or leave an excluded one where it is (`organize PATH --forget-decisions` forgets)."""
+    from organizer.review.server import ReviewServer
+    from organizer.review.session import ReviewSession, plan_target
+
+    setup_logging(debug, None, False)
+    try:
+        root, plan = plan_target(target)
+        with Library.open(root, existing=True) as library:
+            session = ReviewSession.open(library, None if plan is None else target)
+            server = ReviewServer(session, port, idle_timeout)
+            click.echo(f"Reviewing {shown(session.manifest)}")
+            click.echo(f"Open {server.url}  (Ctrl-C stops the review)", nl=True)
+            sys.stdout.flush()
+            if not no_browser:
+                import webbrowser
+                webbrowser.open(server.url)
+            try:
+                why = server.serve()
+            except KeyboardInterrupt:
+                why = "stopped"
+    except OrganizerError as exc:
+        fail(exc, debug)
+    click.echo("The review stopped after " + (f"{idle_timeout:g} s without a request." if why == "idle" else
+                                              "Ctrl-C.") + " The library is unlocked.")
 
 
 @main.command("config")
