@@ -339,3 +339,32 @@ def test_a_plan_of_1000_videos_loads_in_under_2_seconds(tmp_path, page):
         assert move_to.locator("option").count() == 26 and move_to.input_value() == str(999 % 25)
     finally:
         running.stop()
+
+
+@needs_models
+def test_apply_of_a_reviewed_manifest_remembers_its_decisions_until_a_hand_move_overrides_them(library):
+    """Without a browser: `organize apply` of a saved reviewed plan records its decisions; a video then moved by hand
+    into another cluster folder follows the hand, also when the library is clustered again."""
+    from organizer.moves.edit import Edits, edited_plan
+    from organizer.store.state import LibraryState
+
+    root, manifest = library
+    plan = parse_plan(manifest.read_text())
+    reviewed = edited_plan(plan, Edits({"a0.mp4": "_unsorted"}))
+    saved = manifest.with_name("reviewed.json")
+    saved.write_text(reviewed.to_json())
+    runner = CliRunner()
+    assert runner.invoke(main, ["apply", str(saved)]).exit_code == 0
+    with LibraryState.open(root / ".organizer") as state:
+        assert {c for kind, c in state.decisions().values()} == {"_unsorted"}
+    home = cluster_of(reviewed, "a1.mp4")
+    os.rename(root / "_unsorted" / "a0.mp4", root / home / "a0.mp4")                     # the user's hand
+    night = runner.invoke(main, [str(root), "--model", str(MNV1), "--settle-seconds", "0"])
+    assert night.exit_code == 0, night.output
+    assert (root / home / "a0.mp4").is_file()
+    with LibraryState.open(root / ".organizer") as state:
+        assert state.decisions() == {}
+    again = runner.invoke(main, [str(root), "--model", str(MNV1), "--recluster", "--dry-run", "--json",
+                                 "--clusters", "3"])
+    moves = parse_plan(Path(json.loads(again.output)["manifest"]).read_text()).moves
+    assert not any(m.src == f"{home}/a0.mp4" and m.cluster == "_unsorted" for m in moves)
