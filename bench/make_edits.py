@@ -1,6 +1,7 @@
 """Edited test videos with known truth: scenes cut from the shared clips, joined by ffmpeg transitions.
 
     python bench/make_edits.py OUT [--videos ../shared/videos] [--per-set 8] [--seed 11] [--sets clean mixed ...]
+                                   [--half tune|report|all]
 
 Each video shows 3-6 distinct scenes that come back (A B A C ...), 1.8-7 s per appearance, 640x360 at 25 frames/s,
 H.264. A scene is a stretch of one clip with no cut, fade or big change in it (from the clip's own frame differences), one
@@ -32,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import in_half  # noqa: E402
+
 FPS = 25
 W, H = 640, 360
 SETS = ("clean", "dissolve", "fade", "wipe", "flash", "ends", "mixed")
@@ -61,13 +65,14 @@ def grey_thumbs(path: Path) -> tuple[np.ndarray, float]:
     return np.array(out, np.float32) / 255, fps
 
 
-def scene_pool(videos: Path, cap: float = 10.0) -> list[Scene]:
-    """One scene per clip group: the longest stretch (at most `cap` s) with no cut and no dark frame."""
+def scene_pool(videos: Path, cap: float = 10.0, half: str = "all") -> list[Scene]:
+    """One scene per clip group: the longest stretch (at most `cap` s) with no cut and no dark frame; only groups on
+    `half` of the tune/report split (bench/clips.py)."""
     pool, seen = [], set()
     with open(videos / "videos.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             group = row["group"] if row["group"] != "-" else row["file"]
-            if group in seen:
+            if group in seen or not in_half(row, half):
                 continue
             thumbs, fps = grey_thumbs(videos / row["file"])
             bad = np.zeros(len(thumbs), bool)
@@ -226,15 +231,17 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=8)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    ap.add_argument("--half", choices=("tune", "report", "all"), default="all",
+                    help="use only the clips on this side of the tune/report split (bench/clips.py)")
     args = ap.parse_args()
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         sys.exit("make_edits needs the ffmpeg program (apt install ffmpeg)")
-    pool = scene_pool(args.videos)
+    pool = scene_pool(args.videos, half=args.half)
     print(f"{len(pool)} scenes: " + ", ".join(f"{s.file} {s.length:.1f} s" for s in pool))
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    truth = {"fps": FPS, "pool": [asdict(s) for s in pool], "videos": {}}
+    truth = {"fps": FPS, "generator": "make_edits", "half": args.half, "pool": [asdict(s) for s in pool], "videos": {}}
     for kind in args.sets:
         for n in range(args.per_set):
             plan = plan_video(rng, pool, kind)
