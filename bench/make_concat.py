@@ -5,7 +5,8 @@ parts each re-encoded on its own, at mixed resolutions and frame rates, copied i
 
 Each part is one appearance of a scene (3-7 distinct scenes per video, with returns), 0.6-5 s long, at one of five
 sizes (letterboxed, cropped or stretched as a careless tool would) and one of four frame rates; a third of the parts
-fade in or out from black inside themselves. The stream changes size where the parts meet. The truth is in
+fade in or out from black inside themselves. The stream changes size where the parts meet. The parts have no
+B-frames: copied across a change of frame rate, B-frames leave the joined file with runs of frames at one instant. The truth is in
 milliseconds ("fps": 1000), as the parts' frame rates differ.
 """
 
@@ -42,7 +43,7 @@ def part(ffmpeg: str, src: Path, start: float, seconds: float, size, rate: int, 
         start_frame = 0 if kind == "in" else frames - int(n)
         chain += f",fade=t={kind}:start_frame={start_frame}:nb_frames={n}"
     subprocess.run([ffmpeg, "-v", "error", "-y", "-ss", f"{start:.3f}", "-i", str(src), "-vf", chain, "-frames:v",
-                    str(frames), "-r", str(rate), "-c:v", "libx264", "-preset", "veryfast", "-crf", "21",
+                    str(frames), "-r", str(rate), "-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-bf", "0",
                     "-pix_fmt", "yuv420p", "-an", str(out)], check=True)
     return frames / rate
 
@@ -68,7 +69,7 @@ def make(rng: np.random.Generator, pool: list[dict], videos: Path, out: Path, ff
             fade = ""
             if rng.random() < 0.33 and seconds >= 1.2:
                 fade = f"{rng.choice(['in', 'out'])}:{max(3, round(rng.uniform(0.3, 0.6) * rate))}"
-            path = Path(tmp) / f"p{n:02d}.mp4"
+            path = Path(tmp) / f"p{n:02d}.ts"
             length = part(ffmpeg, videos / scene["file"], start, seconds, size, rate, fade, path)
             listing.append(f"file '{path}'")
             frames = round(length * rate)
@@ -95,6 +96,8 @@ def spans_of(out: Path, parts: list[list[tuple[int, str]]]) -> list[list]:
     labels = [label for runs in parts for n, label in runs for _ in range(n)]
     if len(labels) != len(times):
         raise SystemExit(f"{out}: {len(times)} frames decoded, {len(labels)} written; the truth would not line up")
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise SystemExit(f"{out}: the joined file shows some frames at one instant; its truth would not be seen")
     spans, ms = [], [int(round(t * 1000)) for t in times] + [int(round(times[-1] * 1000)) + 40]
     for i, label in enumerate(labels):
         if spans and spans[-1][2] == label and spans[-1][1] == ms[i]:
