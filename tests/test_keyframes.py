@@ -99,3 +99,53 @@ def test_video_vector_is_unit_length():
     feats = np.random.default_rng(0).normal(size=(4, 16)).astype(np.float32)
     sel = KeyframeSelector().fit(feats, frames)
     assert np.linalg.norm(sel.vector_) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_transition_that_joins_a_picture_to_itself_does_not_split_the_shot():
+    """Issue 24, item 13: fog drifting over the Sintel trailer's pan was taken for a dissolve, which cut one moving
+    shot in two, and each half kept a keyframe. A stretch whose two sides look alike joined nothing."""
+    from organizer.analysis.shots import CLEAR, TRANSITION, _same_sides
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random(256).astype(np.float32), rng.random(256).astype(np.float32)
+    y = np.stack([a, a, a * 0.5 + b * 0.5, a * 0.6 + b * 0.4, a + 0.01, a, b])
+    labels = np.array([CLEAR, CLEAR, TRANSITION, TRANSITION, CLEAR, CLEAR, CLEAR])
+    cut, contiguous = np.zeros(7, bool), np.ones(7, bool)
+    assert _same_sides(y, labels, cut, contiguous, 1, 4)                 # A ... A: one shot goes on
+    assert not _same_sides(y, labels, cut, contiguous, 1, 6)             # A ... B: a transition (labels aside)
+    y[4] = b
+    assert not _same_sides(y, labels, cut, contiguous, 1, 4)             # A ... B
+    y[4] = a
+    cut[3] = True
+    assert not _same_sides(y, labels, cut, contiguous, 1, 4)             # a cut inside: two shots
+
+
+@needs_models
+def test_a_long_fixed_shot_where_things_come_and_go_shows_each_picture(tmp_path):
+    """Issue 24, item 13: a 139 s fixed camera with people walking through gave one keyframe: a shot was always one
+    picture. A shot of LONG_SHOT seconds or more shows the pictures its frames form; a short one stays one."""
+    from .conftest import write_video
+
+    room = scene_image(4, (160, 120))
+
+    def walk(k: int, hold: int) -> list:
+        """Someone different walks in from the left, stands a while, and walks out (no cut anywhere)."""
+        person = scene_image(10 + k, (160, 120))[30:110, 40:80]
+        steps = []
+        for x in list(range(-40, 60, 4)) + [60] * hold + list(range(60, 170, 4)):
+            frame = room.copy()
+            lo, hi = max(0, x), min(160, x + 40)
+            if hi > lo:
+                frame[30:110, lo:hi] = person[:, lo - x:hi - x]
+            steps.append(frame)
+        return steps
+
+    long = write_video(tmp_path / "long.mp4", [room] * 30 + walk(0, 30) + [room] * 30 + walk(1, 30) + [room] * 30
+                       + walk(2, 30) + [room] * 30, seconds_each=0.1, noise=1.0)
+    short = write_video(tmp_path / "short.mp4", [room] * 10 + walk(0, 5) + [room] * 10, seconds_each=0.1, noise=1.0)
+    settings = fast_settings()
+    params, backend = AnalysisParams.from_settings(settings), load_backend(FeatureSpec.from_settings(settings))
+    from organizer.analysis.video import analyse_video
+    long_kf = analyse_video(str(long), params, backend).keyframes
+    assert len(long_kf.times) >= 3, long_kf.times
+    assert len(analyse_video(str(short), params, backend).keyframes.times) <= len(long_kf.times)

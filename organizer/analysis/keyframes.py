@@ -19,6 +19,10 @@ THUMB = 32           # side of the grey/colour thumbnails used for pixel compari
 SAME_PICTURE_MAD = 0.06   # mean absolute thumbnail difference (0-1) under which two frames show one picture
 SIMILAR_CONTENT_MAD = 0.12   # looser: frames this close show the same content, perhaps blurred
 BLANK_CONTRAST = 16.0     # luma standard deviation (0-255) under which a frame with few colours is near-solid
+# A shot at least this long is described by its pictures, not taken as one: chosen for fixed cameras where people come
+# and go (the shared 139 s office clip, issue 24), and longer than any scene appearance of the generated edits
+# (make_edits.py: at most 7 s; make_edits_b.py: 6 s), where a shot is one picture and stays so.
+LONG_SHOT = 10.0
 
 
 @dataclass
@@ -139,12 +143,16 @@ class KeyframeSelector:
         return keep, dropped
 
     def _same_picture(self, q: FrameQuality, i: int, j: int, feats: np.ndarray) -> bool:
-        if hist_corr(q.hists[i], q.hists[j]) < self.redundant_hist:
+        if hist_corr(q.hists[i], q.hists[j]) < self.redundant_hist or self._apart(i, j):
             return False
         return q.mad[i, j] <= SAME_PICTURE_MAD or float(feats[i] @ feats[j]) >= self.redundant_cosine
 
     # -- clustering ----------------------------------------------------------------------------------------
-    def _choose_labels(self, feats: np.ndarray, q: FrameQuality, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    def _choose_labels(self, feats: np.ndarray, q: FrameQuality, idx: np.ndarray,
+                       pixels: bool = True) -> tuple[np.ndarray, float]:
+        """Frame-level pictures: KMeans for k = 2..2*sqrt(n) on features, the best silhouette (under min_silhouette:
+        one picture). pixels=True first takes frames that all match their medoid pixel-wise for one picture; a long
+        fixed shot (_split_long) skips that, as its pictures share the setting and differ in what stands in it."""
         x = feats[idx]
         n = len(x)
         if n < 3:
@@ -154,7 +162,7 @@ class KeyframeSelector:
         # One picture when every frame matches the medoid pixel-wise.
         mad = q.mad[np.ix_(idx, idx)]
         mads = mad[int(np.argmin(mad.sum(1)))]
-        if mads.max() <= SAME_PICTURE_MAD:
+        if pixels and mads.max() <= SAME_PICTURE_MAD:
             return np.zeros(n, dtype=int), 0.0
         # Frames that reused a neighbour's features (the pre-filter) are exact duplicates: k beyond the number of
         # distinct rows cannot form clusters.
@@ -176,12 +184,14 @@ class KeyframeSelector:
 
     # -- shots -------------------------------------------------------------------------------------------
     def prepare(self, frames: list[np.ndarray], excluded: list[str] | None = None,
-                shots: list[int] | None = None) -> "KeyframeSelector":
+                shots: list[int] | None = None, times: list[float] | None = None) -> "KeyframeSelector":
         """Everything that needs no features: quality, gates, and (with shots) the units and their representatives.
         After this, `sources()` says which frames the model must see; fit() then needs features only for those."""
         self.quality_ = measure(frames)
         self.keep_, self.dropped_ = self._gates(self.quality_, excluded, shots)
         self.units_ = self.reps_ = None
+        self.split_of_: dict[int, int] = {}      # frame -> the long shot it was split from (_split_long)
+        self.part_of_: dict[int, int] = {}       # frame -> which part of it
         if shots is not None:
             by_shot: dict[int, list[int]] = {}
             for i in np.flatnonzero(self.keep_):
@@ -190,6 +200,7 @@ class KeyframeSelector:
             self.units_ = [np.array(v) for _, v in sorted(by_shot.items(), key=lambda kv: kv[1][0])]
             self.reps_ = [self._representative(u) for u in self.units_]
         self._prepared_n = len(frames)
+        self.times_ = list(times) if times is not None else None
         return self
 
     def _representative(self, unit: np.ndarray) -> int:
@@ -228,7 +239,7 @@ class KeyframeSelector:
             runs = self._segments(unit, rep)
             for run, source in runs:
                 for i in run:
-                    out[i] = source if len(runs) == 1 else int(i)
+                    out[i] = source if len(runs) == 1 and not self._long(unit) else int(i)
         reps = np.array(sorted(self.reps_))
         for i in range(self._prepared_n):
             if out[i] < 0:
@@ -254,12 +265,66 @@ class KeyframeSelector:
         labels = np.array(labels)
         for a in range(n):
             for b in range(a + 1, n):
-                if self._alike(reps[a], reps[b]):
+                if self._alike(reps[a], reps[b]) and not self._bridges(labels, labels[a], labels[b]):
                     labels[labels == labels[b]] = labels[a]
         groups: dict[int, list[int]] = {}
         for u, label in enumerate(labels):
             groups.setdefault(int(label), []).append(u)
         return list(groups.values())
+
+    def _long(self, unit: np.ndarray) -> bool:
+        """A shot of LONG_SHOT seconds or more: the model sees all its frames, for _split_long."""
+        times = getattr(self, "times_", None)
+        return times is not None and len(unit) >= 4 and times[unit[-1]] - times[unit[0]] >= LONG_SHOT
+
+    def _split_long(self, feats: np.ndarray, times: list[float]) -> None:
+        """A shot of LONG_SHOT seconds or more (a fixed camera where people come and go) shows as many pictures as
+        its frames form clusters, by the frame-level rule (KMeans, silhouette); a shorter shot is one picture, so a
+        pan or a gesture never splits. Only shots whose picture changes have every frame's own features."""
+        units, reps = [], []
+        for n, (unit, rep) in enumerate(zip(self.units_, self.reps_)):
+            if len(unit) >= 4 and times[unit[-1]] - times[unit[0]] >= LONG_SHOT:
+                labels, _ = self._choose_labels(feats, self.quality_, unit, pixels=False)
+                parts = [unit[labels == k] for k in sorted(set(labels.tolist()),
+                                                           key=lambda k: int(np.argmax(labels == k)))]
+                if len(parts) > 1:
+                    units += parts
+                    reps += [self._sharpest_near(p, 1 - feats[p] @ l2n(feats[p].mean(0))) for p in parts]
+                    self.split_of_.update({int(i): n for p in parts for i in p})
+                    self.part_of_.update({int(i): k for k, p in enumerate(parts) for i in p})
+                    continue
+            units.append(unit)
+            reps.append(rep)
+        self.units_, self.reps_ = units, reps
+
+    def _vector(self, feats: np.ndarray, kept: list[int]) -> np.ndarray:
+        """The mean of the keyframes' features, where the pictures of one split long shot count as that one shot,
+        each by how much of it it fills (a fixed camera on a room stays a room when people pass through it)."""
+        entries, longs = [], {}
+        for i in kept:
+            if i in self.split_of_:
+                longs.setdefault(self.split_of_[i], []).append(i)
+            else:
+                entries.append(feats[i])
+        for members in longs.values():
+            fill = [sum(1 for f, p in self.part_of_.items() if p == self.part_of_[i]
+                        and self.split_of_[f] == self.split_of_[i]) for i in members]
+            entries.append(l2n(np.average(feats[members], axis=0, weights=fill)))
+        return l2n(np.mean(entries, axis=0))
+
+    def _bridges(self, labels: np.ndarray, ga: int, gb: int) -> bool:
+        """Whether joining groups ga and gb would put two parts of one split long shot together: the split found
+        different pictures in one setting by their features, and pixels (which see the setting) never undo it."""
+        if ga == gb or not self.split_of_:
+            return False
+        members = [self.reps_[u] for u in np.flatnonzero((labels == ga) | (labels == gb))]
+        parts = {(self.split_of_[r], self.part_of_[r]) for r in members if r in self.split_of_}
+        return len(parts) > len({split for split, _ in parts})
+
+    def _apart(self, a: int, b: int) -> bool:
+        """Frames of two parts of one long shot split by their features: different pictures in one setting, which
+        the pixel rules would take for one."""
+        return a in self.split_of_ and self.split_of_.get(a) == self.split_of_.get(b)
 
     def _choose_by_shots(self, feats: np.ndarray) -> list[int]:
         chosen = []
@@ -288,6 +353,8 @@ class KeyframeSelector:
         if getattr(self, "_prepared_n", None) != n:
             self.prepare(frames, excluded, shots)
         q, feats = self.quality_, l2n(features)
+        if self.units_:
+            self._split_long(feats, times)
         chosen = self._choose_by_shots(feats) if self.units_ else self._choose_by_frames(feats)
         chosen.sort(key=lambda i: times[i])
         kept: list[int] = []
@@ -298,6 +365,6 @@ class KeyframeSelector:
             kept.append(i)
         self.keyframe_indices_ = kept[: self.max_keyframes]
         self.n_keyframes_ = len(self.keyframe_indices_)
-        self.vector_ = l2n(feats[self.keyframe_indices_].mean(0))
+        self.vector_ = self._vector(feats, self.keyframe_indices_)
         self._prepared_n = None
         return self

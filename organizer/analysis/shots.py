@@ -23,7 +23,12 @@ import numpy as np
 
 SIDE = 16
 BLEND_ERROR = 0.20      # residual (relative to the change between the two ends) under which a frame is their blend
-WIPE_CHANGED = 0.25     # a wipe: at least this share of the 16x16 pixels changes between its two ends
+WIPE_CHANGED = 0.25
+# A "transition" whose two sides differ less than this (16x16 grey, 0-1) joined a picture to itself: on the tune sets
+# (make_edits.py and make_edits_b.py over the tune half of the clips) the real transitions between two pictures
+# start at 0.044 (below 0.011 only the two sides of a flash inside one scene), while drifting fog or light inside one
+# shot gives 0.00-0.07.
+SAME_SIDES = 0.04     # a wipe: at least this share of the 16x16 pixels changes between its two ends
 CLEAR, TRANSITION, FLASH, BLANK, FADE = 0, 1, 2, 3, 4
 LABELS = ("clear", "transition", "flash", "blank", "fade")
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p",
@@ -185,6 +190,17 @@ def _fading_ends(mean: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
+def _same_sides(y: np.ndarray, labels: np.ndarray, cut: np.ndarray, contiguous: np.ndarray, before: int,
+                after: int) -> bool:
+    """A stretch taken for a transition that joins a picture to itself (the frames on its two sides alike, no cut
+    and no gap inside): motion or light inside one shot (fog drifting over a pan), not an edit. The shot goes on."""
+    if before < 0 or not np.all(np.isin(labels[before + 1:after], (TRANSITION, FLASH))):
+        return False
+    if cut[before + 1:after + 1].any() or not contiguous[before + 1:after + 1].all():
+        return False
+    return float(_mad(y[before], y[after])) <= SAME_SIDES
+
+
 def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08) -> Edit | None:
     """The edit of a video from its signal (None without one)."""
     if signal is None or len(signal.frames) == 0:
@@ -221,13 +237,15 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     labels[(labels == CLEAR) & fade] = FADE
     labels[(labels == CLEAR) & _gradual(y, piece, fps)] = TRANSITION
     shots = np.full(n, -1, np.int64)
-    shot = -1
+    shot, last_clear = -1, -1
     for t in range(n):
         if labels[t] != CLEAR:
             continue
-        if shot < 0 or cut[t] or not contiguous[t] or shots[t - 1] < 0:
+        if shot < 0 or cut[t] or not contiguous[t] or (shots[t - 1] < 0 and not _same_sides(
+                y, labels, cut, contiguous, last_clear, t)):
             shot += 1
         shots[t] = shot
+        last_clear = t
     return Edit(signal.frames, labels, shots, int(cut.sum()))
 
 
