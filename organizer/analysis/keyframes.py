@@ -273,7 +273,8 @@ class KeyframeSelector:
         return list(groups.values())
 
     def _long(self, unit: np.ndarray) -> bool:
-        """A shot of LONG_SHOT seconds or more: the model sees all its frames, for _split_long."""
+        """A shot of LONG_SHOT seconds or more: the model sees every frame of it, for _split_long (on the shared
+        clips this costs no frame: such shots changed their picture, so the cascade sent every frame already)."""
         times = getattr(self, "times_", None)
         return times is not None and len(unit) >= 4 and times[unit[-1]] - times[unit[0]] >= LONG_SHOT
 
