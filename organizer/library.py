@@ -159,9 +159,7 @@ class Library:
                            recluster=options.recluster, executor=executor, retry_failed=options.retry_failed,
                            thumbnails=bool(options.dry_run or options.report or options.keyframes_dir),
                            decisions=not options.forget_decisions)
-        with _after_moves("what advice was given"):
-            advice = planned.placement.advice
-            advice = self._once(advice, fresh_start=planned.plan.mode != "assign")
+        advice = self._once(planned.placement.advice, fresh_start=planned.plan.mode != "assign")   # before any move
         planned.plan.warnings = list(planned.notes + planned.placement.warnings + advice)
         manifest = self.write_manifest(planned.plan, options.manifest, settings.output_keep_plans)
         report_path = options.report or (manifest.with_suffix(".html") if options.dry_run else None)
