@@ -94,17 +94,12 @@ def design(rng: np.random.Generator, pool: list[dict]) -> dict:
         detail.append({"kind": k, "frames": round(rng.uniform(lo, hi) * FPS) if hi else
                        (int(rng.integers(3, 9)) if k == "flash" else 0),
                        "gap": round(rng.uniform(0, 0.4) * FPS) if k == "fadeblack" else 0})
-    for i, j in enumerate(detail):                  # each segment keeps at least 12 clear frames
-        if j["kind"] in ("dissolve", "wipe"):
-            for seg in (segments[i], segments[i + 1]):
-                seg["frames"] = max(seg["frames"], j["frames"] + 12)
-        if j["kind"] == "fadeblack":
-            for seg in (segments[i], segments[i + 1]):
-                seg["frames"] = max(seg["frames"], j["frames"] + 12)
     leader = round(rng.uniform(0.5, 2.0) * FPS) if rng.random() < 0.5 else 0
     fadeout = round(rng.uniform(0.5, 1.5) * FPS) if rng.random() < 0.5 else 0
-    if fadeout:
-        segments[-1]["frames"] = max(segments[-1]["frames"], fadeout + 12)
+    eaten = lambda j: j["frames"] if j["kind"] in ("dissolve", "wipe", "fadeblack") else 0  # noqa: E731
+    for i, seg in enumerate(segments):             # each segment keeps at least 12 clear frames between its joins
+        need = 12 + (eaten(detail[i - 1]) if i else 0) + (eaten(detail[i]) if i < len(detail) else fadeout)
+        seg["frames"] = max(seg["frames"], need)
     return {"order": order, "scenes": sorted(set(order)), "segments": segments, "joins": detail,
             "leader": leader, "fadeout": fadeout}
 
