@@ -23,16 +23,12 @@ import numpy as np
 
 SIDE = 16
 BLEND_ERROR = 0.20      # residual (relative to the change between the two ends) under which a frame is their blend
-WIPE_CHANGED = 0.25     # a wipe: at least this share of the 16x16 pixels changes between its two ends
+WIPE_CHANGED = 0.25
 # A "transition" whose two sides differ less than this (16x16 grey, 0-1) joined a picture to itself: on the tune sets
 # (make_edits.py and make_edits_b.py over the tune half of the clips) the real transitions between two pictures
 # start at 0.044 (below 0.011 only the two sides of a flash inside one scene), while drifting fog or light inside one
 # shot gives 0.00-0.07.
-SAME_SIDES = 0.04
-# A clear stretch this long that no sample fell in gets one (issue 26: a segment under a second between two
-# transitions keeps only a few clear frames). Tune sets: 0.25 s missed 8 scenes of make_edits_b's (F1 0.960 / count
-# error 0.25) and 5 of make_edits' (0.968 / 0.20); 0.12 s misses 3 and 5 (0.973 / 0.17 and 0.965 / 0.23).
-MIN_SHOT_SECONDS = 0.12
+SAME_SIDES = 0.04     # a wipe: at least this share of the 16x16 pixels changes between its two ends
 CLEAR, TRANSITION, FLASH, BLANK, FADE = 0, 1, 2, 3, 4
 LABELS = ("clear", "transition", "flash", "blank", "fade")
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p",
@@ -253,7 +249,7 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     return Edit(signal.frames, labels, shots, int(cut.sum()))
 
 
-def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seconds: float = MIN_SHOT_SECONDS,
+def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seconds: float = 0.25,
                     fps: float = 25.0) -> list[int]:
     """Frame numbers to sample in addition: the middle of each clear stretch (a shot between transitions) that is
     at least `min_seconds` long and holds no sampled frame that is clear, shortest gaps first, at most `budget`."""
