@@ -86,3 +86,11 @@ def test_a_manifest_with_bad_decisions_is_refused(tmp_path):
             parse_plan(json.dumps({**data, "decisions": bad}))
     with pytest.raises(ManifestError, match="warnings must be a list"):
         parse_plan(json.dumps({**data, "warnings": "x"}))
+
+
+def test_a_move_into_a_cluster_the_manifest_does_not_list_can_still_be_edited(tmp_path):
+    """A hand-edited manifest may name a cluster in a move and not in its clusters list."""
+    plan = plan_of(tmp_path, {"a.mp4": "x", "b.mp4": "y"})
+    plan.clusters = [c for c in plan.clusters if c.name != "y"]
+    new = edited_plan(plan, Edits({"a.mp4": "y"}, {"y": "why"}), no_folders)
+    assert {m.src: m.dst for m in new.moves} == {"a.mp4": "why/a.mp4", "b.mp4": "why/b.mp4"}

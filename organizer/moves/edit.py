@@ -40,7 +40,7 @@ def check_edits(plan: Plan, edits: Edits, exists: Callable[[str], bool]) -> dict
     """Every edit names a video and a cluster of this plan, and every new name is a usable folder name. Returns
     the final folder name of each cluster. A cluster whose folder already exists keeps its name (renaming it
     would leave the files already in it behind); so does _unsorted."""
-    clusters = {c.name for c in plan.clusters} | {UNSORTED}
+    clusters = {c.name for c in plan.clusters} | {m.cluster for m in plan.moves} | {UNSORTED}
     srcs = {m.src for m in plan.moves}
     unknown = sorted(set(edits.targets) - srcs)
     if unknown:

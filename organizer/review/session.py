@@ -96,6 +96,7 @@ class ReviewSession:
     def clusters(self, plan: Plan) -> list[str]:
         """The clusters a video of this plan can go to, by number: the plan's own, then _unsorted."""
         names = [c.name for c in plan.clusters if c.name != UNSORTED]
+        names += sorted({m.cluster for m in plan.moves} - set(names) - {UNSORTED})   # an edited manifest's
         return names + [UNSORTED]
 
     def existing(self, name: str) -> bool:
