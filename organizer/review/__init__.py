@@ -2,5 +2,5 @@
 manifest and applies. session.py holds the plan and what the page needs (thumbnails from the cache, never a path
 from the browser); page.py renders it; server.py serves it on 127.0.0.1 behind a token, for one user.
 
-May import the leaf modules, library, pipeline, config, moves, store and outputs; never click or rich.
+May import the leaf modules (config among them), library, pipeline and moves; never click or rich.
 """
