@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import shutil
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -36,3 +39,20 @@ def group_of(row: dict) -> str:
 def in_half(row: dict, half: str) -> bool:
     """True when the clip's group is on that side of the split ("tune", "report", or "all")."""
     return half == "all" or group_of(row) in (TUNE if half == "tune" else REPORT)
+
+
+def generator_args(doc: str, name: str, count: int, seed: int) -> tuple[argparse.Namespace, str]:
+    """The command line the edit generators share (OUT, --videos, --count, --seed, --half) and the ffmpeg program
+    they need (exits with a sentence when it is missing)."""
+    here = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--videos", type=Path, default=here.parent / "shared" / "videos")
+    ap.add_argument("--count", type=int, default=count)
+    ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--half", choices=("tune", "report", "all"), default="report")
+    args = ap.parse_args()
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        sys.exit(f"{name} needs the ffmpeg program (apt install ffmpeg)")
+    return args, ffmpeg

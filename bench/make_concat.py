@@ -12,9 +12,7 @@ milliseconds ("fps": 1000), as the parts' frame rates differ.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import generator_args  # noqa: E402
 from make_edits_b import pool_of  # noqa: E402   (the per-clip scene stretches; the assembly here is its own)
 
 SIZES = (("1280", "720", "crop"), ("640", "360", "pad"), ("854", "480", "stretch"), ("480", "360", "pad"),
@@ -108,17 +107,7 @@ def spans_of(out: Path, parts: list[list[tuple[int, str]]]) -> list[list]:
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parent.parent
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--videos", type=Path, default=here.parent / "shared" / "videos")
-    ap.add_argument("--count", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--half", choices=("tune", "report", "all"), default="report")
-    args = ap.parse_args()
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        sys.exit("make_concat needs the ffmpeg program (apt install ffmpeg)")
+    args, ffmpeg = generator_args(__doc__, "make_concat", 20, 3)
     pool = pool_of(args.videos, args.half)
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,8 @@ truth.json has the same shape as make_edits.py's: per video, its scenes and labe
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clips import in_half  # noqa: E402
+from clips import generator_args, in_half  # noqa: E402
 
 FPS, W, H = 30, 960, 540
 # Clips that repeat another clip's picture (a re-encode, the same signer in the same room, an excerpt of a longer
@@ -197,17 +195,7 @@ def render(plan: dict, pool: list[dict], videos: Path, out: Path, ffmpeg: str, m
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parent.parent
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--videos", type=Path, default=here.parent / "shared" / "videos")
-    ap.add_argument("--count", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--half", choices=("tune", "report", "all"), default="report")
-    args = ap.parse_args()
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        sys.exit("make_edits_b needs the ffmpeg program (apt install ffmpeg)")
+    args, ffmpeg = generator_args(__doc__, "make_edits_b", 24, 5)
     pool = pool_of(args.videos, args.half)
     print(f"{len(pool)} scenes: " + ", ".join(f"{s['file']} {s['length']:.1f} s" for s in pool))
     rng = np.random.default_rng(args.seed)

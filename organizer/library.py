@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from organizer.moves import mover, recovery
-from organizer.config import OPTIONS, Settings, resolve
+from organizer.config import Settings
 from organizer.errors import LibraryNotWritable, LockBusy, OrganizerError, StateBusy
 from organizer.store.inventory import identify
 from organizer.clock import now_iso, stamp
@@ -213,18 +213,23 @@ class Library:
             self._prune_plans(keep)
         return written
 
+    def unapplied(self, plans: list[Path]) -> Iterator[Path]:
+        """Those of these manifests that no run applied, in the order given (read one at a time, as asked for);
+        a file that is not a readable JSON object is not a plan of ours and is left out."""
+        applied = {r.plan for r in list_runs(self.layout) if r.kind == "apply"}
+        for path in plans:
+            try:
+                plan_id = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape")).get("id")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if plan_id not in applied:
+                yield path
+
     def _prune_plans(self, keep: int) -> None:
         plans = sorted(self.layout.plans_dir.glob("*.json"))
         if len(plans) <= keep:
             return
-        applied = {r.plan for r in list_runs(self.layout) if r.kind == "apply"}
-        for old in plans[:-keep]:
-            try:
-                plan_id = json.loads(old.read_text(encoding="utf-8", errors="surrogateescape")).get("id")
-            except (OSError, ValueError, AttributeError):
-                continue                          # not a plan of ours: left alone
-            if plan_id in applied:
-                continue
+        for old in self.unapplied(plans[:-keep]):
             for file in (old, old.with_suffix(".html")):
                 if file.exists() and is_ours(file, "manifest" if file.suffix == ".json" else "report"):
                     file.unlink()
@@ -254,7 +259,7 @@ class Library:
         try:
             self.remember(plan)
             self._remember_stuck(plan, applied)
-            self.refresh(plan, ResolvedRun.of(resolve({k: v for k, v in plan.settings.items() if k in OPTIONS})))
+            self.refresh(plan, ResolvedRun.recorded(plan.settings))
         except OrganizerError as exc:     # the files have moved: the next run repairs the state
             log.warning("The moves were applied but the library state was not updated: %s", exc)
         return _move_report(applied, recovered)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from organizer.analysis.video import AnalysisParams
 from organizer.clock import Laps
-from organizer.config import Settings
+from organizer.config import OPTIONS, Settings, resolve
 from organizer.engine.executor import (EngineChoice, Executor, Job, make_executor, model_process_wanted,
                                        usable_cores)
 from organizer.errors import ModelUnavailable, NothingProcessed, OrganizerError
@@ -53,6 +53,12 @@ class ResolvedRun:
                    Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size),
                    EngineChoice(s.engine_executor, s.n_workers, s.engine_video_timeout, s.engine_ray_address,
                                 model_process_wanted(s.engine_model_process, spec)))
+
+    @classmethod
+    def recorded(cls, settings: dict) -> "ResolvedRun":
+        """The run a plan's recorded settings describe (keys this organize does not know are left out). Raises
+        ConfigError when they no longer resolve (a model file that is gone)."""
+        return cls.of(resolve({k: v for k, v in settings.items() if k in OPTIONS}))
 
     def executor(self, debug: bool = False) -> Executor:
         """A new executor of the kind the settings ask for (worker processes start when it runs)."""

@@ -275,7 +275,7 @@ class KeyframeSelector:
     def _long(self, unit: np.ndarray) -> bool:
         """A shot of LONG_SHOT seconds or more: the model sees every frame of it, for _split_long (on the shared
         clips this costs no frame: such shots changed their picture, so the cascade sent every frame already)."""
-        times = getattr(self, "times_", None)
+        times = self.times_
         return times is not None and len(unit) >= 4 and times[unit[-1]] - times[unit[0]] >= LONG_SHOT
 
     def _split_long(self, feats: np.ndarray, times: list[float]) -> None:

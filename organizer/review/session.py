@@ -5,21 +5,18 @@ never by a path, so nothing the browser sends can point at a file.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from organizer.clock import stamp
-from organizer.config import OPTIONS, resolve
 from organizer.errors import ManifestError, OrganizerError
 from organizer.layout import Layout, free_name
 from organizer.library import Library
 from organizer.moves.edit import Edits, edited_plan
 from organizer.moves.manifest import parse_plan, read_manifest
 from organizer.moves.plan import Plan
-from organizer.moves.undo import list_runs
 from organizer.pipeline import ResolvedRun
 from organizer.types import UNSORTED
 
@@ -44,14 +41,9 @@ class Shown:
 def newest_plan(library: Library) -> Path:
     """The newest manifest in the library's plans folder that was not applied. Raises OrganizerError when there
     is none."""
-    applied = {r.plan for r in list_runs(library.layout) if r.kind == "apply"}
-    for path in sorted(library.layout.plans_dir.glob("*.json"), reverse=True):
-        try:
-            plan_id = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape")).get("id")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if plan_id not in applied:
-            return path
+    newest = next(library.unapplied(sorted(library.layout.plans_dir.glob("*.json"), reverse=True)), None)
+    if newest is not None:
+        return newest
     raise OrganizerError(f"There is no plan waiting to be applied in {library.layout.plans_dir}; make one with "
                          f"`organize {shlex.quote(str(library.layout.root))} --dry-run`, then review it.")
 
@@ -180,7 +172,7 @@ def _cached(library: Library, plan: Plan) -> dict[str, tuple[float, tuple[float,
     """fingerprint -> (duration, keyframe times, thumbnails) from the library's cache, for the plan's videos.
     A plan made with settings this organize cannot resolve any more (a model file gone) shows no thumbnails."""
     try:
-        run = ResolvedRun.of(resolve({k: v for k, v in plan.settings.items() if k in OPTIONS}))
+        run = ResolvedRun.recorded(plan.settings)
     except OrganizerError:
         return {}
     found = library.state.lookup([m.fingerprint for m in plan.moves if m.fingerprint], run.key, with_thumbnails=True)
