@@ -79,11 +79,14 @@ OPTIONS: dict[str, Option] = {
                                          "one (and with a similar colour histogram) is dropped.", 0.0, 1.0),
     "keyframes.redundant_hist": Option(0.90, float, "Colour-histogram correlation above which two keyframes "
                                        "look alike.", -1.0, 1.0),
-    "placement.max_distance": Option(0.7, float, "On later runs a new (or unsorted) video joins its nearest "
-                                     "cluster when its cosine distance to that centroid (0 same .. 2 opposite, in "
-                                     "the library's centred space) is at most this; farther videos form new clusters "
-                                     "with each other, or wait in _unsorted. Measured on MobileNet v1 features; "
-                                     "other models may need their own value.", 0.0, 2.0),
+    "placement.max_distance": Option("auto", str, "How close (cosine distance, 0 same .. 2 opposite, in the "
+                                     "library's centred space) a video must be to a cluster's centre to belong: "
+                                     "auto's groups keep their members within it, and on later runs a new (or "
+                                     "unsorted) video joins its nearest cluster within it; farther videos form new "
+                                     "clusters with each other, or wait in _unsorted. 'auto' (the default) calibrates "
+                                     "it from this library's own distances in this model's feature space (most pairs "
+                                     "of videos are unrelated: see grouping/calibrate.py), stored with the clusters; "
+                                     "a number overrides."),
     "placement.min_cluster_size": Option(2, int, "On later runs, a group of at least this many new or unsorted "
                                          "videos, all within max_distance of their group's centre, opens a new "
                                          "cluster (up to --clusters N; any number with auto).", 2, 1000),
@@ -153,7 +156,7 @@ class Settings:
     keyframes_max_keyframes: int = OPTIONS["keyframes.max_keyframes"].default
     keyframes_redundant_cosine: float = OPTIONS["keyframes.redundant_cosine"].default
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
-    placement_max_distance: float = OPTIONS["placement.max_distance"].default
+    placement_max_distance: str = OPTIONS["placement.max_distance"].default
     placement_min_cluster_size: int = OPTIONS["placement.min_cluster_size"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
     safety_stable_seconds: float = OPTIONS["safety.stable_seconds"].default
@@ -169,6 +172,11 @@ class Settings:
     def n_clusters(self) -> int | None:
         """The requested cluster count, or None for auto."""
         return None if self.clusters == "auto" else int(self.clusters)
+
+    @property
+    def max_distance(self) -> float | None:
+        """The max_distance asked for, or None: calibrate it from the library (auto)."""
+        return None if self.placement_max_distance == "auto" else float(self.placement_max_distance)
 
     @property
     def n_workers(self) -> int | None:
@@ -198,6 +206,24 @@ def count_or_auto(label: str, value: Any) -> str:
     return str(number)
 
 
+def distance_or_auto(label: str, value: Any) -> str:
+    """A cosine distance (0..2) or 'auto' (placement.max_distance), kept as text like the other 'auto' options."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{label} must be a number between 0 and 2 or 'auto', not {_shown(value)}.") from None
+    if not 0.0 <= number <= 2.0:
+        raise ConfigError(f"{label} must be between 0 and 2, not {number!r}.")
+    return repr(number)
+
+
 def _shown(value: Any) -> str:
     """A value as the user wrote it: TOML's true/false, not Python's."""
     return str(value).lower() if isinstance(value, bool) else repr(value)
@@ -209,6 +235,8 @@ def _coerce(key: str, value: Any, label: str = "") -> Any:
     label = label or f"Setting {key}"
     if key in ("clusters", "engine.workers"):
         return count_or_auto(label, value)
+    if key == "placement.max_distance":
+        return distance_or_auto(label, value)
     try:
         if opt.kind in (int, float) and isinstance(value, bool):
             raise ValueError                       # true is not 1
@@ -344,7 +372,9 @@ def default_toml(settings: Settings | None = None) -> str:
             rng = f" Range {_num(opt.min)} to {_num(opt.max)}."
         lines.append(f"# {opt.help}{rng}")
         value = values[key]
-        if isinstance(value, str):
+        if key == "placement.max_distance" and value != "auto":
+            rendered = value                     # a number kept as text (like 'auto'): written as a number
+        elif isinstance(value, str):
             rendered = f'"{value}"'
         elif isinstance(value, bool):
             rendered = str(value).lower()

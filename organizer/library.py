@@ -330,7 +330,7 @@ class Library:
                           top_folder(os.fspath(i.video.path), os.fspath(dest), os.sep))
                    for i in ids if i.fingerprint in lookup.analyses]
         clusters, memberships = refreshed(members, {c.name for c in plan.clusters}, self.state.clusters(),
-                                          run.spec.space, folders_in(dest))
+                                          run.spec.space, folders_in(dest), plan.threshold)
         self.state.save_clusters(clusters)
         self.state.set_memberships(memberships)
         moved_since = {fp for fp, (kind, folder) in self.state.decisions().items()
@@ -365,7 +365,7 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         warnings=planned.notes + placement.warnings + advice, seconds=planned.seconds, memory_mib=round(memory_mib),
         timings={**planned.timings, **model_stats}, settle_seconds=plan.settings.get("safety.settle_seconds", 600.0),
         recent=planned.recent, looks_finished=planned.looks_finished, copies=planned.copies,
-        retry_at=_local_time(planned.retry_at),
+        retry_at=_local_time(planned.retry_at), threshold=dict(plan.threshold),
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))

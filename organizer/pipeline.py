@@ -50,7 +50,7 @@ class ResolvedRun:
         spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
         s = settings
         return cls(s, spec, params, params.key(spec),
-                   Rules(s.n_clusters, s.placement_max_distance, s.naming, s.seed, s.placement_min_cluster_size),
+                   Rules(s.n_clusters, s.max_distance, s.naming, s.seed, s.placement_min_cluster_size),
                    EngineChoice(s.engine_executor, s.n_workers, s.engine_video_timeout, s.engine_ray_address,
                                 model_process_wanted(s.engine_model_process, spec)))
 
@@ -162,7 +162,8 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
                       skipped=list(found.skipped) + unreadable + list(analysed.failures) + stuck
                       + [Failure(rel, EXCLUDED) for rel in sorted(excluded)],
                       downloading=found.downloading, stay=placement.stay, distances=placement.distances,
-                      mode=placement.mode, fingerprints={r.video.rel: r.fingerprint for r in movable})
+                      mode=placement.mode, fingerprints={r.video.rel: r.fingerprint for r in movable},
+                      threshold=placement.threshold.as_dict() if placement.threshold else None)
     last = state.memberships()
     changed = bool(plan.moves) or set(index) != {(i.video.dev, i.video.ino) for i in ids} or any(
         placement.assigned[r.video.rel] != last.get(r.fingerprint) for r in analysed.results)

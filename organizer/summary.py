@@ -79,6 +79,7 @@ class RunReport:
     copies: int = 0                    # recently modified videos organized as finished copies
     retry_at: str | None = None        # when the last video left alone leaves the settle time (local time)
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of the run
+    threshold: dict = field(default_factory=dict)   # the max_distance used: value, how chosen, why (a sentence)
     video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
 
     @property

@@ -105,6 +105,8 @@ class ClusterSet:
     rows: tuple[ClusterRow, ...] = ()
     mean: np.ndarray | None = None
     space: str | None = None
+    max_distance: float | None = None     # the calibrated max_distance these clusters were made with (auto)
+    max_distance_why: str = ""            # how it was calibrated, a sentence
 
     @property
     def names(self) -> list[str]:

@@ -84,7 +84,7 @@ def test_the_users_settings_file_is_read_and_shown(tmp_path, monkeypatch):
     assert settings_from(None).seed == 7 and settings_from(None, seed=3).seed == 3     # a flag still wins
     other = tmp_path / "other.toml"
     other.write_text("seed = 9\n")
-    assert settings_from(str(other)).seed == 9 and settings_from(str(other)).placement_max_distance == 0.7
+    assert settings_from(str(other)).seed == 9 and settings_from(str(other)).max_distance is None
     shown = CliRunner().invoke(main, ["config"]).output
     assert shown.startswith(f"# read from {tmp_path / 'organizer' / 'config.toml'}") and "max_distance = 0.5" in shown
 

@@ -297,7 +297,9 @@ def test_the_report_helps_decide(tmp_path):
     html = Path(data["report"]).read_text()
     assert "Number of clusters: 2 clusters, as asked." in html
     assert f"organize apply {data['manifest']}" in html
-    assert html.count("distance 0.") + html.count("distance 1.") == 5
+    assert "<p id=threshold>Close enough to belong: max_distance 0.7: 5 videos are too few" in html
+    videos = html.split("<p id=threshold>")[1].split("</p>", 1)[1]
+    assert videos.count("distance 0.") + videos.count("distance 1.") == 5
     assert "<small class=flag>(1 video)</small>" in html, "a cluster of one is flagged, once"
     assert "(one video)" not in html
     assert (root / "odd one.mp4").as_uri() in html.replace("&#x27;", "'")

@@ -43,7 +43,8 @@ EFFECTS: dict[str, set[str] | str] = {
 def _other_value(key: str, tmp_path: Path):
     option = OPTIONS[key]
     special = {"clusters": "3", "engine.workers": "2", "engine.ray_address": "127.0.0.1:6379",
-               "engine.executor": "ray", "engine.model_process": "on", "features.weights": "random"}
+               "engine.executor": "ray", "engine.model_process": "on", "features.weights": "random",
+               "placement.max_distance": "0.5"}
     if key in special:
         return special[key]
     if key in ("features.model", "features.labels"):

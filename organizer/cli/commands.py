@@ -16,7 +16,7 @@ from organizer.errors import OrganizerError
 from organizer.outputs.export import export_videos
 from organizer.library import Library, NeverOrganized, RunOptions
 from organizer.moves.manifest import read_manifest
-from organizer.cli.app import fail, main, model_options, settings_from, setup_logging
+from organizer.cli.app import DistanceOrAuto, fail, main, model_options, settings_from, setup_logging
 from organizer.cli.output import plural, print_moves, print_run, print_runs, progress_bar, shown
 
 log = logging.getLogger("organizer")
@@ -41,8 +41,9 @@ log = logging.getLogger("organizer")
 @click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
 @click.option("--recluster", is_flag=True, help="Cluster the whole library again; new clusters take over the old "
               "folders' names (Hungarian matching) so that as few files as possible move.")
-@click.option("--max-distance", type=float, help="How close (cosine distance, 0..2) a video must be to a centre "
-              "to belong: auto's groups, joining a cluster on later runs, new clusters from _unsorted [default: 0.7].")
+@click.option("--max-distance", type=DistanceOrAuto(), help="How close (cosine distance, 0..2) a video must be to a "
+              "centre to belong: auto's groups, joining a cluster on later runs, new clusters from _unsorted. auto "
+              "(the default) calibrates it from the library's own distances in the model's feature space.")
 @click.option("--retry-failed", is_flag=True, help="Analyse again the files remembered as impossible to analyse "
               "(a decoder crash, a time-out, an unreadable file); otherwise they are retried only when they change.")
 @click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "

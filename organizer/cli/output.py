@@ -128,6 +128,8 @@ def print_run(report: RunReport, verbose: bool) -> None:
         out.print(table)
     if report.k_choice:
         out.print(f"Number of clusters: {_m(report.k_choice)}.")
+    if report.threshold.get("why"):
+        out.print(f"Close enough to belong: {_m(report.threshold['why'])}.")
     if verbose:
         _print_videos(out, report)
     for item in report.skipped:

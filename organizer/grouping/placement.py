@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from organizer.grouping.calibrate import Threshold, calibrate, given
 from organizer.grouping.clustering import VideoClusterer
 from organizer.grouping.names import cluster_names, next_number
 from organizer.grouping.space import distances, library_mean, match_clusters, prepare
@@ -35,7 +36,7 @@ class Member:
 @dataclass(frozen=True)
 class Rules:
     n_clusters: int | None = None         # None: auto; otherwise a ceiling the library grows into
-    max_distance: float = 0.7
+    max_distance: float | None = None     # None: calibrated from the library (calibrate.py)
     naming: str = "labels"
     seed: int = 0
     min_cluster_size: int = 2             # a group of new videos this large may open a cluster
@@ -53,6 +54,7 @@ class Placement:
     k_choice: str = ""                    # how the number of clusters was chosen (a clustering run)
     drift: Drift | None = None            # how well the folders fit, against a fresh clustering (later runs)
     advice: tuple[str, ...] = ()          # suggestions, each said once per library (the caller remembers)
+    threshold: Threshold | None = None    # the max_distance this placement used, and how it was chosen
 
 
 def top_folder(path: str, dest: str, sep: str = "/") -> str | None:
@@ -135,6 +137,8 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
         clusters = ClusterSet(space=space)           # nothing is left in a cluster folder (after a full undo)
         warnings.append("No video is in a cluster folder any more; the library is clustered afresh.")
     usable = [c for c in clusters.rows if c.centroid is not None]
+    threshold = choose_threshold(members, clusters, rules, clustering=recluster or not usable)
+    rules = replace(rules, max_distance=threshold.value)
     advice: list[str] = []
     choice = ""
     found_drift = None
@@ -159,7 +163,19 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
     stay = frozenset(rel for rel, name in assigned.items() if folder_of.get(rel) == name)
     outside = frozenset(rel for rel, folder in folder_of.items() if not folder)
     return Placement(assigned, stay, distances_of, mode, clusters, outside, tuple(warnings), choice, found_drift,
-                     tuple(advice))
+                     tuple(advice), threshold)
+
+
+def choose_threshold(members: list[Member], clusters: ClusterSet, rules: Rules, clustering: bool) -> Threshold:
+    """The max_distance of this run: as given; else, on a later run, the one stored with the clusters (so a
+    library keeps one rule night after night); else calibrated from every video of the library now."""
+    if rules.max_distance is not None:
+        return given(rules.max_distance)
+    if not clustering and clusters.max_distance is not None:
+        return Threshold(clusters.max_distance, "stored", clusters.max_distance_why or
+                         f"max_distance {clusters.max_distance:.2f}, calibrated when the clusters were made")
+    vectors = [m.vector for m in members]
+    return calibrate(vectors, library_mean(vectors) if vectors else None, rules.seed)
 
 
 def _drift(members: list[Member], assigned: dict[str, str], known: set[str], clusters: ClusterSet, seed: int
@@ -304,15 +320,19 @@ def _new_groups(vectors: list[np.ndarray], mean: np.ndarray, rules: Rules) -> li
     return groups(prepare(np.stack(vectors), mean), rules.max_distance, rules.min_cluster_size) if vectors else []
 
 
-def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str]
-              ) -> tuple[ClusterSet, dict[str, str]]:
+def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space: str, present: set[str],
+              threshold: dict | None = None) -> tuple[ClusterSet, dict[str, str]]:
     """The clusters as the folders now hold them (after files moved): the library mean from every analysed video
     (it follows the library as it grows; a mean of the clustered videos alone would be centred on the first
     clusters), each centroid from its folder's videos in that space, so hand moves pull centroids along. Returns
-    the clusters and fingerprint -> folder for every placed video."""
+    the clusters and fingerprint -> folder for every placed video. `threshold`: the plan's (Threshold.as_dict());
+    a calibrated one is stored with the clusters, a given one leaves the stored one as it was."""
     known = (set(names) | set(stored.names)) - {UNSORTED}
     mean = library_mean([m.vector for m in members]) if members else stored.mean
     rows, _ = centroids_from_folders([m for m in members if m.folder in known], sorted(known), mean)
     rows = [r for r in rows if r.size or r.name in present]
     memberships = {m.fingerprint: m.folder for m in members if m.folder in known or m.folder == UNSORTED}
-    return ClusterSet(tuple(rows), mean, space), memberships
+    value, why = (stored.max_distance, stored.max_distance_why) if stored.space == space else (None, "")
+    if threshold and threshold.get("chosen") in ("calibrated", "stored"):
+        value, why = float(threshold["max_distance"]), str(threshold.get("why", ""))
+    return ClusterSet(tuple(rows), mean, space, value, why), memberships

@@ -108,6 +108,19 @@ def read_manifest(path) -> str:
         raise ManifestError(str(exc)) from None
 
 
+def _threshold(raw, origin: str) -> dict:
+    """The recorded max_distance: {"max_distance": 0..2, "chosen": text, "why": text} (empty when absent)."""
+    if not isinstance(raw, dict):
+        raise _fail(origin, "threshold must be an object")
+    if not raw:
+        return {}
+    value = raw.get("max_distance")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
+        raise _fail(origin, "threshold.max_distance must be a number between 0 and 2")
+    return {"max_distance": float(value), "chosen": _text(raw.get("chosen", ""), "threshold.chosen", origin),
+            "why": _text(raw.get("why", ""), "threshold.why", origin)}
+
+
 def parse_plan(text: str, origin: str = "manifest"):
     """The Plan a manifest's text describes, or ManifestError with the first problem found."""
     if text.lstrip()[:1] == "<":
@@ -152,6 +165,7 @@ def parse_plan(text: str, origin: str = "manifest"):
                 _failures(data.get("downloading", []), "downloading", origin),
                 _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin),
                 warnings=[_text(w, "a warning", origin) for w in _list(data.get("warnings", []), "warnings", origin)],
-                decisions=_decisions(data.get("decisions", []), origin, {m.src for m in moves}))
+                decisions=_decisions(data.get("decisions", []), origin, {m.src for m in moves}),
+                threshold=_threshold(data.get("threshold", {}), origin))
     plan.check_folders()                 # every move's paths were checked as it was read
     return plan

@@ -105,6 +105,16 @@ class Plan:
     version: int = MANIFEST_VERSION
     warnings: list[str] = field(default_factory=list)       # what the run that made the plan warned about
     decisions: list[Decision] = field(default_factory=list)  # a reviewed plan: what the person decided
+    threshold: dict = field(default_factory=dict)   # max_distance used, how it was chosen, why (Threshold.as_dict)
+
+    @property
+    def max_distance(self) -> float:
+        """The max_distance the plan was made with (older manifests: the setting, or 0.7)."""
+        value = self.threshold.get("max_distance", self.settings.get("placement.max_distance", 0.7))
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return 0.7
 
     def to_json(self) -> str:
         data = {
@@ -118,6 +128,8 @@ class Plan:
             "mode": self.mode,
             "warnings": list(self.warnings),
         }
+        if self.threshold:
+            data["threshold"] = dict(self.threshold)
         if self.decisions:
             data["decisions"] = [asdict(d) for d in self.decisions]
         # ensure_ascii keeps non-UTF-8 names (surrogate escapes) round-tripping exactly.

@@ -23,10 +23,11 @@ def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], 
                skipped: Iterable[Failure] = (), downloading: Iterable[Failure] = (),
                listdir: Callable[[Path], set[str]] = _listdir, now: datetime | None = None,
                stay: set[str] = frozenset(), distances: dict[str, float] | None = None, mode: str = "cluster",
-               fingerprints: dict[str, str] | None = None) -> Plan:
+               fingerprints: dict[str, str] | None = None, threshold: dict | None = None) -> Plan:
     """Place each video at DEST/<cluster>/<name>; a file already in its cluster folder stays (runs twice safely).
 
-    Videos whose rel is in `stay` are counted in their cluster and never moved (hand-placed files).
+    Videos whose rel is in `stay` are counted in their cluster and never moved (hand-placed files). `threshold`:
+    the max_distance the placement used and how it was chosen (Threshold.as_dict()), recorded in the manifest.
     """
     distances = distances or {}
     root, dest = Path(os.path.abspath(root)), Path(os.path.abspath(dest))
@@ -49,4 +50,4 @@ def build_plan(root: Path, dest: Path, assignment: list[tuple[VideoFile, str]], 
     created = now.isoformat(timespec="seconds") if now else now_iso()
     clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items())]
     return Plan(str(root), str(dest), created, settings, clusters, moves,
-                list(skipped), list(downloading), in_place, mode)
+                list(skipped), list(downloading), in_place, mode, threshold=dict(threshold or {}))

@@ -60,7 +60,7 @@ def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = N
     plan, results, placement = planned.plan, planned.results, planned.placement
     names = sorted(set(placement.assigned.values()), key=lambda n: (n == UNSORTED, n))      # _unsorted last
     dst_of = {m.src: m.dst for m in plan.moves}
-    far = float(plan.settings.get("placement.max_distance", 0.7))
+    far = plan.max_distance
     dist = placement.distances          # the one definition (placement.centre_distances), as in the manifest
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>", REPORT_MARK.decode(),
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
@@ -72,6 +72,8 @@ def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = N
            f"{len(plan.downloading)} still downloading</p>"]
     if placement.k_choice:
         out.append(f"<p id=k>Number of clusters: {_e(placement.k_choice)}.</p>")
+    if plan.threshold.get("why"):
+        out.append(f"<p id=threshold>Close enough to belong: {_e(plan.threshold['why'])}.</p>")
     said = planned.notes + placement.warnings + placement.advice
     if said:
         out.append("<section id=warnings><h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in said)

@@ -62,7 +62,7 @@ def render(session: ReviewSession) -> str:
     shown = session.shown[plan.id]
     names = session.clusters(plan)
     number = {name: n for n, name in enumerate(names)}
-    far = float(plan.settings.get("placement.max_distance", 0.7))
+    far = plan.max_distance
     options = "".join(f"<option value={n}>{_e(name)}</option>" for n, name in enumerate(names))
     members: dict[int, list[str]] = {n: [] for n in range(len(names))}
     for i, v in enumerate(shown):        # each select holds its own cluster; the script adds the others

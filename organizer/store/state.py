@@ -336,11 +336,16 @@ class LibraryState:
         the folders), never a traceback."""
         rows = self._read("SELECT name, centroid, size FROM clusters ORDER BY name")
         mean = self.get_meta("library_mean_blob")
+        try:
+            threshold = float(self.get_meta("max_distance") or "nan")
+        except ValueError:
+            threshold = float("nan")
         return ClusterSet(tuple(ClusterRow(str(n), vector_or_none(c), int(s or 0)) for n, c, s in rows),
-                          vector_or_none(mean), self.get_meta("feature_space"))
+                          vector_or_none(mean), self.get_meta("feature_space"),
+                          threshold if 0.0 <= threshold <= 2.0 else None, self.get_meta("max_distance_why") or "")
 
     def save_clusters(self, clusters: ClusterSet) -> None:
-        """Replace the clusters, their library mean and feature space."""
+        """Replace the clusters, their library mean, feature space and calibrated max_distance."""
         with self._write() as db:
             created = dict(db.execute("SELECT name, created FROM clusters").fetchall())
             db.execute("DELETE FROM clusters")
@@ -348,7 +353,9 @@ class LibraryState:
                 (r.name, to_blob(r.centroid, np.float32), r.size, created.get(r.name, now_iso()), now_iso())
                 for r in clusters.rows])
             for key, value in (("library_mean_blob", None if clusters.mean is None else
-                                to_blob(clusters.mean, np.float32).hex()), ("feature_space", clusters.space)):
+                                to_blob(clusters.mean, np.float32).hex()), ("feature_space", clusters.space),
+                               ("max_distance", None if clusters.max_distance is None else repr(clusters.max_distance)),
+                               ("max_distance_why", clusters.max_distance_why or None)):
                 if value is None:
                     db.execute("DELETE FROM meta WHERE key=?", (key,))
                 else:
