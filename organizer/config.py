@@ -90,6 +90,12 @@ OPTIONS: dict[str, Option] = {
     "placement.min_cluster_size": Option(2, int, "On later runs, a group of at least this many new or unsorted "
                                          "videos, all within max_distance of their group's centre, opens a new "
                                          "cluster (up to --clusters N; any number with auto).", 2, 1000),
+    "placement.reposts": Option("keep", str, "Files that are the same video (re-encoded, resized, cropped, mirrored "
+                                "or trimmed copies; listed as same_video in the plan): 'keep' places each where it "
+                                "belongs, 'together' puts every copy in the cluster of the best one (the largest "
+                                "picture, then the largest file), 'aside' also moves all but the best into "
+                                "_reposts/ inside that cluster. Nothing is ever deleted.",
+                                choices=("keep", "together", "aside")),
     "safety.settle_seconds": Option(600.0, float, "Files modified within this many seconds are treated as still "
                                     "downloading and left alone.", 0.0, 1e9),
     "safety.stable_seconds": Option(2.0, float, "Files modified within the settle time are watched this many seconds: "
@@ -158,6 +164,7 @@ class Settings:
     keyframes_redundant_hist: float = OPTIONS["keyframes.redundant_hist"].default
     placement_max_distance: str = OPTIONS["placement.max_distance"].default
     placement_min_cluster_size: int = OPTIONS["placement.min_cluster_size"].default
+    placement_reposts: str = OPTIONS["placement.reposts"].default
     safety_settle_seconds: float = OPTIONS["safety.settle_seconds"].default
     safety_stable_seconds: float = OPTIONS["safety.stable_seconds"].default
     safety_finished_copies: str = OPTIONS["safety.finished_copies"].default
@@ -218,7 +225,7 @@ def distance_or_auto(label: str, value: Any) -> str:
         if not math.isfinite(number):
             raise ValueError
     except ValueError:
-        raise ConfigError(f"{label} must be a number between 0 and 2 or 'auto', not {_shown(value)}.") from None
+        raise ConfigError(f"{label} must be a finite number between 0 and 2, or 'auto', not {_shown(value)}.") from None
     if not 0.0 <= number <= 2.0:
         raise ConfigError(f"{label} must be between 0 and 2, not {number!r}.")
     return repr(number)

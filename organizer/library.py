@@ -326,7 +326,7 @@ class Library:
         ids, _ = identify(videos, self.state)
         self.state.forget_files({(i.video.dev, i.video.ino) for i in ids})
         lookup = self.state.lookup([i.fingerprint for i in ids], run.key)
-        members = [Member(i.video.rel, i.fingerprint, lookup.analyses[i.fingerprint].vector,
+        members = [Member(i.video.rel, i.fingerprint, lookup.analyses[i.fingerprint].group_vector,
                           top_folder(os.fspath(i.video.path), os.fspath(dest), os.sep))
                    for i in ids if i.fingerprint in lookup.analyses]
         clusters, memberships = refreshed(members, {c.name for c in plan.clusters}, self.state.clusters(),
@@ -366,6 +366,8 @@ def _run_report(planned: Planned, manifest: Path, report_path: Path | None, dry_
         timings={**planned.timings, **model_stats}, settle_seconds=plan.settings.get("safety.settle_seconds", 600.0),
         recent=planned.recent, looks_finished=planned.looks_finished, copies=planned.copies,
         retry_at=_local_time(planned.retry_at), threshold=dict(plan.threshold),
+        furniture=planned.furniture.shown({r.fingerprint: r.video.rel for r in planned.results}),
+        same_video=len(plan.same_video), reposts=sum(len(g) - 1 for g in plan.same_video),
         video_lines=tuple(VideoLine(r.video.rel, placement.assigned[r.video.rel], r.analysis.duration,
                                     r.analysis.n_frames, len(r.analysis.keyframes.indices))
                           for r in planned.results))

@@ -18,12 +18,13 @@ from organizer.errors import ModelUnavailable, NothingProcessed, OrganizerError
 from organizer.layout import library_root
 from organizer.features import FeatureSpec, imagenet_classes, read_labels
 from organizer.store.inventory import Identified, identify
+from organizer.grouping import library_stats as ls
 from organizer.grouping.placement import Member, Placement, Rules, place, top_folder
 from organizer.moves.plan import Plan
 from organizer.moves.planner import build_plan
 from organizer.scan import scan
 from organizer.store.state import LibraryState
-from organizer.types import Failure, NoProgress, Progress, VideoResult
+from organizer.types import UNSORTED, Failure, Furniture, NoProgress, Progress, VideoResult
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class ResolvedRun:
         spec, params = FeatureSpec.from_settings(settings), AnalysisParams.from_settings(settings)
         s = settings
         return cls(s, spec, params, params.key(spec),
-                   Rules(s.n_clusters, s.max_distance, s.naming, s.seed, s.placement_min_cluster_size),
+                   Rules(s.n_clusters, s.max_distance, s.naming, s.seed, s.placement_min_cluster_size,
+                         s.placement_reposts),
                    EngineChoice(s.engine_executor, s.n_workers, s.engine_video_timeout, s.engine_ray_address,
                                 model_process_wanted(s.engine_model_process, spec)))
 
@@ -103,6 +105,7 @@ class Planned:
     copies: int = 0                    # recently modified videos organized as finished copies
     retry_at: float | None = None      # when the last video left alone leaves the settle time (epoch s)
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase
+    furniture: Furniture = Furniture()  # pictures that recur in unrelated videos (not counted by grouping)
 
 
 def check_request(root, dest, recluster: bool) -> Request:
@@ -151,8 +154,12 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
         raise NothingProcessed(f"None of the {len(found.videos)} video(s) under {request.root} could be processed; "
                                "see the reasons listed for each.")
     progress.phase(f"clustering {len(analysed.results)} video{'s' if len(analysed.results) != 1 else ''}")
+    known = furnish(state, run.key, analysed.results, settings.seed)
+    analysed = replace(analysed, results=known.results)
     placement, excluded = with_decisions(_place(request, analysed.results, state, run), analysed.results,
                                          state.decisions() if decisions else {})
+    same = ls.same_files(known.same, analysed.results)
+    placement, aside = with_reposts(placement, same, analysed.results, run.rules.reposts)
     laps.lap("place")
     notes = _engine_notes(run.engine) + _labels_note(run.spec, analysed.results)
     movable, stuck = _movable([r for r in analysed.results if r.video.rel not in excluded], placement,
@@ -163,7 +170,8 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
                       + [Failure(rel, EXCLUDED) for rel in sorted(excluded)],
                       downloading=found.downloading, stay=placement.stay, distances=placement.distances,
                       mode=placement.mode, fingerprints={r.video.rel: r.fingerprint for r in movable},
-                      threshold=placement.threshold.as_dict() if placement.threshold else None)
+                      threshold=placement.threshold.as_dict() if placement.threshold else None,
+                      aside=aside, same_video=same)
     last = state.memberships()
     changed = bool(plan.moves) or set(index) != {(i.video.dev, i.video.ino) for i in ids} or any(
         placement.assigned[r.video.rel] != last.get(r.fingerprint) for r in analysed.results)
@@ -171,7 +179,17 @@ def organize(root, run: ResolvedRun, dest=None, progress: Progress | None = None
     return Planned(plan, analysed.results, placement, analysed.frames, analysed.reused,
                    sum(r.cached for r in analysed.results), analysed.backend, laps.total, changed,
                    run.spec, notes=notes, timings=laps.laps, recent=found.recent, looks_finished=found.finished,
-                   copies=found.copies, retry_at=found.retry_at)
+                   copies=found.copies, retry_at=found.retry_at, furniture=known.furniture)
+
+
+def with_reposts(placement: Placement, same: list[list[str]], results, mode: str) -> tuple[Placement, set[str]]:
+    """--reposts together or aside (grouping/library_stats.gathered); a copy that moves to another cluster loses
+    the distance it had to its own."""
+    assigned, aside = ls.gathered(placement.assigned, placement.stay, same, {r.video.rel: r for r in results}, mode)
+    if assigned == placement.assigned:
+        return placement, aside
+    distances = {rel: d for rel, d in placement.distances.items() if assigned.get(rel) == placement.assigned.get(rel)}
+    return replace(placement, assigned=assigned, distances=distances), aside
 
 
 EXCLUDED = ("left where it is: you excluded it in organize review (run with --forget-decisions to let organize "
@@ -229,14 +247,50 @@ def _labels_note(spec: FeatureSpec, results) -> tuple[str, ...]:
             "(for example mobilenet_v2_1.0_224_quant.tflite) with that labels file for named folders.",)
 
 
+def furnish(state: LibraryState, key: str, results: tuple[VideoResult, ...], seed: int = 0) -> ls.Found:
+    """What the whole library knows (grouping/library_stats.py): furniture and copies of one video, from the
+    keyframes the state keeps (no video is decoded again). A run with no new analysis reads nothing: the marks,
+    grouping vectors and groups the last run stored stand."""
+    known, known_same = state.furniture(key), state.reposts(key)
+    if not results or all(r.cached for r in results) and state.knows_furniture(key):
+        return ls.Found(results, known, ls.merged(known_same, [], {r.fingerprint for r in results}))
+    found = ls.look(results, lambda fps: state.keyframe_data(fps, key), known, known_same, seed)
+    if found.changes:
+        state.mark_furniture(found.changes, key)
+    state.save_furniture(key, found.furniture)
+    state.save_reposts(key, found.same)
+    return found
+
+
 def _place(request: Request, results: tuple[VideoResult, ...], state: LibraryState, run: ResolvedRun
            ) -> Placement:
     dest = os.fspath(request.dest)
-    members = [Member(r.video.rel, r.fingerprint, r.analysis.vector, top_folder(os.fspath(r.video.path), dest,
+    members = [Member(r.video.rel, r.fingerprint, r.analysis.group_vector, top_folder(os.fspath(r.video.path), dest,
                                                                                  os.sep), r.analysis.class_scores)
                for r in results]
-    return place(members, state.clusters(), run.rules, run.spec.space, _names_for(run.spec, members),
-                 folders_in(request.dest), state.memberships(), request.recluster)
+    bare = [m for m, r in zip(members, results) if r.analysis.bare]
+    placement = place([m for m, r in zip(members, results) if not r.analysis.bare], state.clusters(), run.rules,
+                      run.spec.space, _names_for(run.spec, members), folders_in(request.dest), state.memberships(),
+                      request.recluster)
+    return with_bare(placement, bare)
+
+
+def with_bare(placement: Placement, bare: list[Member]) -> Placement:
+    """Videos whose every keyframe is library furniture (an intro and an end card were all that was seen) show
+    nothing of their own to group by: one in a cluster folder stays there, the others wait in _unsorted."""
+    if not bare:
+        return placement
+    known = set(placement.clusters.names)
+    assigned, stay = dict(placement.assigned), set(placement.stay)
+    for m in bare:
+        assigned[m.rel] = m.folder if m.folder in known else UNSORTED
+        if m.folder == assigned[m.rel]:
+            stay.add(m.rel)
+    note = (f"{len(bare)} video{'s' if len(bare) != 1 else ''} showed nothing but library furniture (an intro or an "
+            "end card other videos share) in their keyframes; they are not grouped by it" + (
+                f" and wait in {UNSORTED}" if any(assigned[m.rel] == UNSORTED for m in bare) else "") + ".")
+    return replace(placement, assigned=assigned, stay=frozenset(stay), warnings=placement.warnings + (note,),
+                   outside=placement.outside | {m.rel for m in bare if not m.folder})
 
 
 def _names_for(spec: FeatureSpec, members: list[Member]) -> list[str] | None:

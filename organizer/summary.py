@@ -80,6 +80,9 @@ class RunReport:
     retry_at: str | None = None        # when the last video left alone leaves the settle time (local time)
     timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of the run
     threshold: dict = field(default_factory=dict)   # the max_distance used: value, how chosen, why (a sentence)
+    furniture: list = field(default_factory=list)   # pictures that recur in unrelated videos: videos, example
+    same_video: int = 0                # groups of files that are one video (the plan lists them)
+    reposts: int = 0                   # files in those groups besides the best copy of each
     video_lines: tuple[VideoLine, ...] = field(default=(), repr=False)
 
     @property

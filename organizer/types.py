@@ -3,7 +3,7 @@ the small protocol through which the core reports progress (the CLI draws a bar;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from pathlib import Path
 
@@ -73,6 +73,23 @@ class Analysis:
     frame_features: np.ndarray | None = None             # float16, one row per sampled frame (when kept)
     reused: int = 0                                      # sampled frames that reused another frame's features
     cnn_frames: int = 0                                  # frames that went through the model
+    keyframe_features: np.ndarray | None = None          # float16, one row per keyframe (None: an older analysis)
+    keyframe_weights: tuple[float, ...] = ()             # each keyframe's share of `vector`
+    keyframe_looks: np.ndarray | None = None             # uint8, a 16x16 grey thumbnail per keyframe (flattened)
+    furniture: tuple[int, ...] = ()                      # keyframes that are library furniture (grouping/furniture)
+    grouping: np.ndarray | None = None                   # float32: `vector` without the furniture keyframes
+    width: int = 0                                       # the video's picture size (0: an older analysis)
+    height: int = 0
+
+    @property
+    def bare(self) -> bool:
+        """Every keyframe is library furniture: nothing of the video's own was seen."""
+        return bool(self.furniture) and len(self.furniture) >= len(self.keyframes.indices)
+
+    @property
+    def group_vector(self) -> np.ndarray:
+        """What grouping compares: the vector without library furniture where some was found."""
+        return self.vector if self.grouping is None else self.grouping
 
     @property
     def dim(self) -> int:
@@ -107,10 +124,46 @@ class ClusterSet:
     space: str | None = None
     max_distance: float | None = None     # the calibrated max_distance these clusters were made with (auto)
     max_distance_why: str = ""            # how it was calibrated, a sentence
+    max_distance_videos: int = 0          # how many videos it was calibrated over
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.rows]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture of library furniture (grouping/furniture.py): its feature (unit, in the keyframes' centred space),
+    in how many videos it recurs, and one of them (a video id: its fingerprint)."""
+
+    feature: np.ndarray
+    videos: int
+    example: str
+    keyframe: int = 0             # which keyframe of the example video shows it
+
+
+@dataclass(frozen=True)
+class Furniture:
+    """The pictures found, the centring mean they live in, and which keyframes of which videos are furniture."""
+
+    pictures: tuple[Picture, ...] = ()
+    mean: np.ndarray | None = None
+    marks: dict[str, tuple[int, ...]] = field(default_factory=dict)   # video id -> keyframe positions
+
+    def shown(self, where: dict[str, str]) -> list[dict]:
+        """The pictures as the summary, --json and the report show them: in how many videos, and one of those
+        videos (`where`: video id -> its path in this run) and which of its keyframes, where this run has it."""
+        return [{"videos": p.videos, "example": where[p.example], "keyframe": p.keyframe}
+                for p in self.pictures if p.example in where]
+
+
+def best_copy(group: list[str], results: dict[str, "VideoResult"]) -> str:
+    """Of files that are one video (rels), the copy to keep in front: the largest picture, then the largest file,
+    then the first name."""
+    def key(rel: str):
+        r = results[rel]
+        return (-(r.analysis.width * r.analysis.height), -r.video.size, rel)
+    return min(group, key=key)
 
 
 class Progress(Protocol):

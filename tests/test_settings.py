@@ -32,7 +32,7 @@ EFFECTS: dict[str, set[str] | str] = {
     "features.backend": {"spec"}, "features.precision": {"spec", "space", "key"},
     "features.reuse_below": KEY, "features.cascade": KEY,
     **{k: KEY for k in OPTIONS if k.startswith("keyframes.")},
-    "placement.max_distance": {"rules"}, "placement.min_cluster_size": {"rules"},
+    "placement.max_distance": {"rules"}, "placement.min_cluster_size": {"rules"}, "placement.reposts": {"rules"},
     "engine.workers": {"engine"}, "engine.video_timeout": {"engine"}, "engine.executor": {"engine"},
     "engine.ray_address": {"engine"}, "engine.model_process": {"engine"},
     "safety.settle_seconds": "pipeline.py", "safety.stable_seconds": "pipeline.py",

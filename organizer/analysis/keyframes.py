@@ -301,16 +301,19 @@ class KeyframeSelector:
     def _vector(self, feats: np.ndarray, kept: list[int]) -> np.ndarray:
         """The mean of the keyframes' features, where the pictures of one split long shot count as that one shot,
         each by how much of it it fills (a fixed camera on a room stays a room when people pass through it)."""
-        entries, longs = [], {}
+        entries, longs, share = [], {}, {}
         for i in kept:
             if i in self.split_of_:
                 longs.setdefault(self.split_of_[i], []).append(i)
             else:
                 entries.append(feats[i])
+                share[i] = 1.0
         for members in longs.values():
             fill = [sum(1 for f, p in self.part_of_.items() if p == self.part_of_[i]
                         and self.split_of_[f] == self.split_of_[i]) for i in members]
             entries.append(l2n(np.average(feats[members], axis=0, weights=fill)))
+            share.update((i, f / sum(fill)) for i, f in zip(members, fill))
+        self.weights_ = [share[i] / len(entries) for i in kept]     # each keyframe's share (grouping/furniture)
         return l2n(np.mean(entries, axis=0))
 
     def _bridges(self, labels: np.ndarray, ga: int, gb: int) -> bool:

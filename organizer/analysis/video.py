@@ -15,10 +15,12 @@ import numpy as np
 
 from organizer.analysis.decode import WORK_SIDE, frames_at, sample_video
 from organizer.errors import VideoUnreadable
-from organizer.features import FeatureBackend, FeatureSpec, embed_frames, near_duplicate_sources
+from organizer.features import FeatureBackend, FeatureSpec, embed_frames, near_duplicate_sources, tiny_grey
 from organizer.analysis.images import thumbnail_jpeg
 from organizer.analysis.keyframes import KeyframeSelector
 from organizer.analysis.shots import LABELS, detect, missing_samples
+
+LOOK_SIDE = 16          # each keyframe's look: a 16x16 grey thumbnail, kept for library-level comparisons
 from organizer.types import Analysis, Keyframes, SampledFrames
 
 
@@ -143,4 +145,8 @@ def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: Feat
         class_scores=None if scores is None else scores[chosen].mean(0),
         thumbnails=tuple(thumbnail_jpeg(sampled.frames[i]) for i in chosen),
         frame_features=embedding.features.astype(np.float16) if params.keep_frame_features else None,
-        reused=embedding.reused, cnn_frames=len(sampled.frames) - embedding.reused)
+        reused=embedding.reused, cnn_frames=len(sampled.frames) - embedding.reused,
+        keyframe_features=embedding.features[list(chosen)].astype(np.float16),
+        keyframe_weights=tuple(selector.weights_), width=int(sampled.width), height=int(sampled.height),
+        keyframe_looks=np.array([tiny_grey(sampled.frames[i], LOOK_SIDE).ravel() for i in chosen], np.uint8)
+        if chosen else None)

@@ -12,7 +12,7 @@ import sys
 import click
 
 from organizer import __version__
-from organizer.config import Settings, count_or_auto, distance_or_auto, resolve, user_config
+from organizer.config import Settings, count_or_auto, resolve, user_config
 from organizer.errors import ConfigError, OrganizerError
 from organizer.cli.output import shown
 
@@ -38,7 +38,7 @@ FLAG_SETTINGS = {"clusters": "clusters", "naming": "naming", "seed": "seed", "sa
                  "max_frames": "sampling.max_frames", "weights": "features.weights", "model": "features.model",
                  "labels": "features.labels", "batch_size": "features.batch_size", "backend": "features.backend",
                  "settle_seconds": "safety.settle_seconds", "max_distance": "placement.max_distance",
-                 "workers": "engine.workers", "executor": "engine.executor", "ray_address": "engine.ray_address"}
+                 "reposts": "placement.reposts", "workers": "engine.workers", "executor": "engine.executor", "ray_address": "engine.ray_address"}
 
 
 class CountOrAuto(click.ParamType):
@@ -49,18 +49,6 @@ class CountOrAuto(click.ParamType):
     def convert(self, value, param, ctx):
         try:
             return count_or_auto(param.opts[0] if param is not None else "the value", value)
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class DistanceOrAuto(click.ParamType):
-    """A cosine distance between 0 and 2, or 'auto' (a usage error otherwise)."""
-
-    name = "D|auto"
-
-    def convert(self, value, param, ctx):
-        try:
-            return distance_or_auto(param.opts[0] if param is not None else "the value", value)
         except ConfigError as exc:
             self.fail(str(exc), param, ctx)
 

@@ -16,7 +16,7 @@ from organizer.errors import OrganizerError
 from organizer.outputs.export import export_videos
 from organizer.library import Library, NeverOrganized, RunOptions
 from organizer.moves.manifest import read_manifest
-from organizer.cli.app import DistanceOrAuto, fail, main, model_options, settings_from, setup_logging
+from organizer.cli.app import fail, main, model_options, settings_from, setup_logging
 from organizer.cli.output import plural, print_moves, print_run, print_runs, progress_bar, shown
 
 log = logging.getLogger("organizer")
@@ -41,9 +41,13 @@ log = logging.getLogger("organizer")
 @click.option("--settle-seconds", type=float, help="Leave files modified this recently alone [default: 600].")
 @click.option("--recluster", is_flag=True, help="Cluster the whole library again; new clusters take over the old "
               "folders' names (Hungarian matching) so that as few files as possible move.")
-@click.option("--max-distance", type=DistanceOrAuto(), help="How close (cosine distance, 0..2) a video must be to a "
+@click.option("--max-distance", metavar="D|auto", help="How close (cosine distance, 0..2) a video must be to a "
               "centre to belong: auto's groups, joining a cluster on later runs, new clusters from _unsorted. auto "
               "(the default) calibrates it from the library's own distances in the model's feature space.")
+@click.option("--reposts", type=click.Choice(["keep", "together", "aside"]), help="Files that are the same video "
+              "(copies re-encoded, resized, cropped, mirrored or trimmed): keep (each where it belongs), together (in "
+              "the cluster of the best copy), aside (and all but the best in that cluster's _reposts/) [default: "
+              "keep]. Nothing is deleted.")
 @click.option("--retry-failed", is_flag=True, help="Analyse again the files remembered as impossible to analyse "
               "(a decoder crash, a time-out, an unreadable file); otherwise they are retried only when they change.")
 @click.option("--rebuild-state", is_flag=True, help="Move a damaged state database (PATH/.organizer/state.sqlite) "
@@ -53,7 +57,7 @@ log = logging.getLogger("organizer")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @model_options
 def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir, naming, settle_seconds, recluster,
-            max_distance, retry_failed, rebuild_state, forget_decisions, as_json, config_file, weights, model, backend,
+            max_distance, reposts, retry_failed, rebuild_state, forget_decisions, as_json, config_file, weights, model, backend,
             labels, sample_fps, max_frames, batch_size, seed, workers, executor, ray_address, quiet, verbose, debug,
             log_file):
     """Organize the videos under PATH into one folder per group.
@@ -67,7 +71,7 @@ def run_cmd(path, clusters, dest, dry_run, manifest, report_path, keyframes_dir,
         settings = settings_from(config_file, clusters=clusters, naming=naming, seed=seed, sample_fps=sample_fps,
                                  max_frames=max_frames, weights=weights, model=model, labels=labels,
                                  batch_size=batch_size, settle_seconds=settle_seconds, max_distance=max_distance,
-                                 backend=backend, workers=workers, executor=executor, ray_address=ray_address)
+                                 reposts=reposts, backend=backend, workers=workers, executor=executor, ray_address=ray_address)
         options = RunOptions(dest, dry_run, manifest, report_path, keyframes_dir, recluster, retry_failed, debug,
                              forget_decisions)
         if settings.features_weights == "random" and not settings.features_model and not quiet and not as_json:

@@ -130,6 +130,12 @@ def print_run(report: RunReport, verbose: bool) -> None:
         out.print(f"Number of clusters: {_m(report.k_choice)}.")
     if report.threshold.get("why"):
         out.print(f"Close enough to belong: {_m(report.threshold['why'])}.")
+    if report.furniture:
+        out.print(furniture_line(report.furniture))
+    if report.same_video:
+        out.print(f"Same video: {plural(report.same_video, 'group')} of copies ({plural(report.reposts, 'copy', 'copies')}"
+                  " besides the best of each) are listed in the plan as same_video; --reposts together or aside "
+                  "gathers them. Nothing is deleted.")
     if verbose:
         _print_videos(out, report)
     for item in report.skipped:
@@ -236,3 +242,10 @@ def print_moves(report: MoveReport, verb: str) -> None:
                + (f"; {report.recovered} interrupted operation(s) recovered" if report.recovered else "")
                + (f" (run {report.run}" + (f"; this undo is run {report.journal}" if report.journal else "") + ")"
                   if report.run else "") + ".")
+
+
+def furniture_line(pictures: list[dict]) -> str:
+    """One sentence on the library furniture found (pictures that recur in unrelated videos)."""
+    counts = ", ".join(str(p["videos"]) for p in pictures)
+    return (f"Library furniture: {plural(len(pictures), 'picture')} recur in unrelated videos (in {counts} videos; an "
+            f"intro, an end card, a title card): not counted for grouping, e.g. in {_m(pictures[0]['example'])}.")

@@ -25,8 +25,12 @@ QUANTILE = 0.08         # the share of a library's pairs that count as close (tu
                         # tune library, 0.10 merged random-weight groups on the shared clips)
 SPREAD = 2.5            # how far below the median the unrelated pairs' lower edge lies, in robust sigmas
 SAMPLE = 800            # videos sampled for the pairs (320,000 pairs): the quantile is stable well before that
-FALLBACK = 0.7          # with too few videos to measure: the value measured on MobileNet v1 (shared clips)
-MIN_VIDEOS = 8          # 28 pairs: below that one pair moves the quantile
+FALLBACK = 0.7          # with too few videos to tell: the value measured on MobileNet v1 (shared clips), as before
+MIN_VIDEOS = 20         # fewer videos are mostly unrelated pairs with a few related ones: the first night of the
+                        # shared clips (15 of 29, 6 of them with a partner) calibrated 0.89 and merged unrelated
+                        # clips (ARI 0.58, against 0.91 at 0.7); with 20 the tune libraries calibrate as a whole
+GROWTH = 1.25           # a later run keeps the stored value until the library has grown by a quarter (a first night
+                        # of 15 clips calibrated 0.89 where all 29 give 0.78: the second night calibrates again)
 BOUNDS = (0.05, 1.5)
 
 
@@ -37,9 +41,10 @@ class Threshold:
     value: float
     how: str
     why: str
+    videos: int = 0          # calibrated over this many videos (a later run calibrates again once the library grew)
 
     def as_dict(self) -> dict:
-        return {"max_distance": round(self.value, 4), "chosen": self.how, "why": self.why}
+        return {"max_distance": round(self.value, 4), "chosen": self.how, "why": self.why, "videos": self.videos}
 
 
 def given(value: float) -> Threshold:
@@ -64,6 +69,6 @@ def calibrate(vectors, mean: np.ndarray | None, seed: int = 0) -> Threshold:
     how = (f"{QUANTILE:.0%} of the pairs of videos in this library lie closer than that" if low >= edge else
            "the lower edge of this library's unrelated pairs (more than "
            f"{QUANTILE:.0%} of its pairs are close: a few large groups)")
-    return Threshold(round(value, 4), "calibrated", f"max_distance {value:.2f}, calibrated: {how}, in this model's "
-                                                    f"feature space (median pair {median:.2f}); pass --max-distance "
-                                                    "to choose")
+    return Threshold(round(value, 4), "calibrated", f"max_distance {value:.2f}, calibrated over {n} videos: {how}, "
+                                                    f"in this model's feature space (median pair {median:.2f}); pass "
+                                                    "--max-distance to choose", n)

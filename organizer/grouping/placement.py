@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from organizer.grouping.calibrate import Threshold, calibrate, given
+from organizer.grouping.calibrate import GROWTH, Threshold, calibrate, given
 from organizer.grouping.clustering import VideoClusterer
 from organizer.grouping.names import cluster_names, next_number
 from organizer.grouping.space import distances, library_mean, match_clusters, prepare
@@ -40,6 +40,7 @@ class Rules:
     naming: str = "labels"
     seed: int = 0
     min_cluster_size: int = 2             # a group of new videos this large may open a cluster
+    reposts: str = "keep"                 # copies of one video: keep, together, or aside (pipeline.with_reposts)
 
 
 @dataclass(frozen=True)
@@ -168,12 +169,14 @@ def place(members: list[Member], stored: ClusterSet, rules: Rules, space: str, c
 
 def choose_threshold(members: list[Member], clusters: ClusterSet, rules: Rules, clustering: bool) -> Threshold:
     """The max_distance of this run: as given; else, on a later run, the one stored with the clusters (so a
-    library keeps one rule night after night); else calibrated from every video of the library now."""
+    library keeps one rule night after night) until the library has grown by GROWTH since it was measured; else
+    calibrated from every video of the library now."""
     if rules.max_distance is not None:
         return given(rules.max_distance)
-    if not clustering and clusters.max_distance is not None:
+    if not clustering and clusters.max_distance is not None and clusters.max_distance_videos * GROWTH >= len(members):
         return Threshold(clusters.max_distance, "stored", clusters.max_distance_why or
-                         f"max_distance {clusters.max_distance:.2f}, calibrated when the clusters were made")
+                         f"max_distance {clusters.max_distance:.2f}, calibrated when the clusters were made",
+                         clusters.max_distance_videos)
     vectors = [m.vector for m in members]
     return calibrate(vectors, library_mean(vectors) if vectors else None, rules.seed)
 
@@ -332,7 +335,9 @@ def refreshed(members: list[Member], names: set[str], stored: ClusterSet, space:
     rows, _ = centroids_from_folders([m for m in members if m.folder in known], sorted(known), mean)
     rows = [r for r in rows if r.size or r.name in present]
     memberships = {m.fingerprint: m.folder for m in members if m.folder in known or m.folder == UNSORTED}
-    value, why = (stored.max_distance, stored.max_distance_why) if stored.space == space else (None, "")
+    value, why, count = ((stored.max_distance, stored.max_distance_why, stored.max_distance_videos)
+                         if stored.space == space else (None, "", 0))
     if threshold and threshold.get("chosen") in ("calibrated", "stored"):
-        value, why = float(threshold["max_distance"]), str(threshold.get("why", ""))
-    return ClusterSet(tuple(rows), mean, space, value, why), memberships
+        value, why, count = (float(threshold["max_distance"]), str(threshold.get("why", "")),
+                             int(threshold.get("videos", 0)))
+    return ClusterSet(tuple(rows), mean, space, value, why, count), memberships

@@ -117,8 +117,10 @@ def _threshold(raw, origin: str) -> dict:
     value = raw.get("max_distance")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
         raise _fail(origin, "threshold.max_distance must be a number between 0 and 2")
+    videos = raw.get("videos", 0)
     return {"max_distance": float(value), "chosen": _text(raw.get("chosen", ""), "threshold.chosen", origin),
-            "why": _text(raw.get("why", ""), "threshold.why", origin)}
+            "why": _text(raw.get("why", ""), "threshold.why", origin),
+            "videos": _count(videos, "threshold.videos", origin)}
 
 
 def parse_plan(text: str, origin: str = "manifest"):
@@ -166,6 +168,8 @@ def parse_plan(text: str, origin: str = "manifest"):
                 _count(data.get("in_place", 0), "in_place", origin), mode, _text(data.get("id"), "id", origin),
                 warnings=[_text(w, "a warning", origin) for w in _list(data.get("warnings", []), "warnings", origin)],
                 decisions=_decisions(data.get("decisions", []), origin, {m.src for m in moves}),
-                threshold=_threshold(data.get("threshold", {}), origin))
+                threshold=_threshold(data.get("threshold", {}), origin),
+                same_video=[[_text(p, "a same_video path", origin) for p in _list(g, "a same_video group", origin)]
+                            for g in _list(data.get("same_video", []), "same_video", origin)])
     plan.check_folders()                 # every move's paths were checked as it was read
     return plan

@@ -31,12 +31,18 @@ def check_relative(rel: str, what: str) -> None:
                             "re-run the dry run.")
 
 
+REPOSTS = "_reposts"        # inside a cluster folder: the copies of a video set aside (--reposts aside)
+
+
 def check_move(src: str, dst: str) -> None:
-    """A move's paths: src inside root, dst a file inside one cluster folder of dest; nothing of organize's own."""
+    """A move's paths: src inside root, dst a file inside one cluster folder of dest (or its _reposts folder);
+    nothing of organize's own."""
     check_relative(src, f"move src {src!r}")
     check_relative(dst, f"move dst {dst!r}")
-    if len(PurePosixPath(dst).parts) != 2:
-        raise ManifestError(f"move dst {dst!r} must be '<cluster folder>/<file name>'.")
+    parts = PurePosixPath(dst).parts
+    if len(parts) != 2 and not (len(parts) == 3 and parts[1] == REPOSTS):
+        raise ManifestError(f"move dst {dst!r} must be '<cluster folder>/<file name>' (or "
+                            f"'<cluster folder>/{REPOSTS}/<file name>').")
 
 
 def new_plan_id() -> str:
@@ -106,6 +112,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)       # what the run that made the plan warned about
     decisions: list[Decision] = field(default_factory=list)  # a reviewed plan: what the person decided
     threshold: dict = field(default_factory=dict)   # max_distance used, how it was chosen, why (Threshold.as_dict)
+    same_video: list[list[str]] = field(default_factory=list)   # groups of files that are one video (paths as src)
 
     @property
     def max_distance(self) -> float:
@@ -127,6 +134,7 @@ class Plan:
             "in_place": self.in_place,
             "mode": self.mode,
             "warnings": list(self.warnings),
+            "same_video": [list(g) for g in self.same_video],
         }
         if self.threshold:
             data["threshold"] = dict(self.threshold)

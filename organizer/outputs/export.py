@@ -35,17 +35,19 @@ class Exported:
 
 def write_keyframes(folder: Path, name: str, analysis: Analysis, stills: dict[int, bytes]) -> int:
     """Write the JPEGs (full size where decoded, else the thumbnail) and keyframes.json; returns how many. Only
-    files of ours are ever replaced (write_output)."""
+    files of ours are ever replaced (write_output). A keyframe that is library furniture (an intro other videos of
+    the library share) is still written, marked "furniture": true."""
     kf = analysis.keyframes
     thumbs = list(analysis.thumbnails) + [b""] * len(kf.times)
     entries = []
-    for t, number, sharp, thumb in zip(kf.times, kf.frame_numbers, kf.sharpness, thumbs):
+    for i, (t, number, sharp, thumb) in enumerate(zip(kf.times, kf.frame_numbers, kf.sharpness, thumbs)):
         data = stills.get(number) or thumb
         if not data:
             continue
         file = f"{t:08.3f}s.jpg"
         write_output(folder / file, data, "image", "")
-        entries.append({"time": round(t, 3), "frame": int(number), "file": file, "sharpness": round(sharp, 2)})
+        entries.append({"time": round(t, 3), "frame": int(number), "file": file, "sharpness": round(sharp, 2)}
+                       | ({"furniture": True} if i in analysis.furniture else {}))
     meta = {"video": name, "duration": round(analysis.duration, 3), "keyframes": entries}
     try:
         text = json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8")

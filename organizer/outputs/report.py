@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from organizer.analysis.images import data_uri
+from organizer.types import best_copy
 from organizer.summary import clusters_line
 from organizer.types import UNSORTED
 from organizer.outputs.files import REPORT_MARK, write_output
@@ -29,7 +30,9 @@ h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.1em;margin:.3em 0}
 .name{font-weight:600;word-break:break-all;margin:.3em 0 0}.dst{color:#555;font-size:.85em;word-break:break-all}
 .flag{color:#b00;font-weight:600}code{background:#eee;padding:2px 4px;border-radius:3px;word-break:break-all}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-li{word-break:break-all}
+li{word-break:break-all}img.furniture{opacity:.45;outline:2px dashed #999}figure{margin:0 6px 0 0}
+figcaption{font-size:.8em;color:#555;max-width:160px;word-break:break-all}
+.same{margin-top:8px;padding:6px;border:1px dashed #99a;border-radius:6px}.same li.best{font-weight:600}
 """
 
 
@@ -37,12 +40,64 @@ def _e(text: object) -> str:
     return html.escape(os.fsencode(str(text)).decode("utf-8", "replace"), quote=True)
 
 
+def _strip(a) -> str:
+    """The keyframes, the video's own first: a furniture picture (an intro other videos share) is never the
+    picture that stands for the video, and is marked as such."""
+    shots = list(zip(range(len(a.thumbnails)), a.keyframes.times, a.thumbnails))
+    shots.sort(key=lambda s: s[0] in a.furniture)
+    return "".join(f"<img class=furniture alt='library furniture at {t:.1f}s (not counted for grouping)' "
+                   f"src='{data_uri(th)}'>" if i in a.furniture else
+                   f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>" for i, t, th in shots)
+
+
+def _furniture(planned: Planned) -> list[str]:
+    """The furniture pictures: one example of each, and in how many videos it recurs."""
+    pictures = planned.furniture.shown({r.fingerprint: r.video.rel for r in planned.results})
+    if not pictures:
+        return []
+    by_rel = {r.video.rel: r.analysis for r in planned.results}
+    out = ["<section class=cluster id=furniture><h2>Library furniture</h2><p>These pictures recur in videos that "
+           "are otherwise unrelated (an intro, an end card, a title card); grouping leaves them out.</p>"
+           "<div class=strip>"]
+    for p in pictures:
+        thumbs = by_rel[p["example"]].thumbnails
+        img = f"<img alt='furniture in {p['videos']} videos' src='{data_uri(thumbs[p['keyframe']])}'>" if p[
+            "keyframe"] < len(thumbs) else ""
+        out.append(f"<figure>{img}<figcaption>in {p['videos']} videos, e.g. {_e(p['example'])}</figcaption>"
+                   "</figure>")
+    out.append("</div></section>")
+    return out
+
+
+def _copies(members: list, planned: Planned) -> str:
+    """The groups of copies whose best copy is in this cluster, side by side: duration, picture size, file size,
+    where each goes; the best copy (the largest picture, then the largest file) marked."""
+    by_rel = {r.video.rel: r for r in planned.results}
+    here = {r.video.rel for r in members}
+    out = []
+    for group in planned.plan.same_video:
+        group = [rel for rel in group if rel in by_rel]
+        if len(group) < 2:
+            continue
+        best = best_copy(group, by_rel)
+        if best not in here:
+            continue
+        cells = []
+        for rel in group:
+            r = by_rel[rel]
+            size = f"{r.analysis.width}x{r.analysis.height}" if r.analysis.width else "size unknown"
+            cells.append(f"<li{' class=best' if rel == best else ''}>{_e(rel)}: {r.analysis.duration:.1f} s, {size}, "
+                         f"{r.video.size / 1e6:.1f} MB{' (best copy)' if rel == best else ''} &rarr; "
+                         f"{_e(planned.placement.assigned.get(rel, ''))}</li>")
+        out.append(f"<div class=same><b>Same video ({len(group)} files)</b><ul>{''.join(cells)}</ul></div>")
+    return "".join(out)
+
+
 def _video(r, planned: Planned, dist: float | None, far: float, dst_of: dict) -> str:
     a = r.analysis
     dst = dst_of.get(r.video.rel)
     where = f"&rarr; {_e(dst)}" if dst else "already in place"
-    strip = "".join(f"<img alt='keyframe at {t:.1f}s' src='{data_uri(th)}'>" for t, th in zip(a.keyframes.times,
-                                                                                         a.thumbnails))
+    strip = _strip(a)
     waiting = planned.placement.assigned.get(r.video.rel) == UNSORTED
     off = dist is not None and dist > far
     what = "distance to the nearest cluster" if waiting else "distance"
@@ -78,6 +133,7 @@ def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = N
     if said:
         out.append("<section id=warnings><h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in said)
                    + "</ul></section>")
+    out += _furniture(planned)
     if dry_run and manifest and plan.moves:
         out.append(f"<p id=apply>To apply this plan: <code>organize apply {_e(shlex.quote(manifest))}</code></p>")
     for name in names:
@@ -87,7 +143,7 @@ def render_html(planned: Planned, dry_run: bool = True, manifest: str | None = N
                    f"<small{' class=flag' if alone else ''}>({len(members)} video{'s' if len(members) != 1 else ''})"
                    "</small></h2><div class=videos>")
         out += [_video(r, planned, dist.get(r.video.rel), far, dst_of) for r in members]
-        out.append("</div></section>")
+        out.append("</div>" + _copies(members, planned) + "</section>")
     out += _lists(planned)
     return "\n".join(out)
 

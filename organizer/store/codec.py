@@ -38,14 +38,17 @@ def encode_analysis(a: Analysis) -> tuple:
     k = a.keyframes
     keyframes = {"indices": list(k.indices), "times": list(k.times), "frame_numbers": list(k.frame_numbers),
                  "sharpness": list(k.sharpness), "dropped": dict(k.dropped), "reused": a.reused,
-                 "cnn_frames": a.cnn_frames}
+                 "cnn_frames": a.cnn_frames, "weights": [round(float(w), 6) for w in a.keyframe_weights],
+                 "width": a.width, "height": a.height}
     thumbs = json.dumps([base64.b64encode(t).decode("ascii") for t in a.thumbnails])
     return (float(a.duration), int(a.n_frames), a.dim, json.dumps(keyframes), now_iso(),
             to_blob(a.vector, np.float32), to_blob(a.class_scores, np.float16), thumbs)
 
 
-def decode_analysis(duration, n_frames, keyframes, vector, class_scores, thumbnails) -> Analysis | None:
-    """The analysis of a row, or None when the row does not decode (it is then analysed again)."""
+def decode_analysis(duration, n_frames, keyframes, vector, class_scores, thumbnails, keyframe_features=None,
+                    furniture=None, grouping=None) -> Analysis | None:
+    """The analysis of a row, or None when the row does not decode (it is then analysed again). With furniture
+    marked, `grouping` is the vector without the furniture keyframes."""
     try:
         k = json.loads(keyframes)
         kf = Keyframes(tuple(int(i) for i in k["indices"]), tuple(float(t) for t in k["times"]),
@@ -56,9 +59,20 @@ def decode_analysis(duration, n_frames, keyframes, vector, class_scores, thumbna
             return None
         scores = from_blob(class_scores, np.float16)
         thumbs = tuple(base64.b64decode(t) for t in json.loads(thumbnails)) if thumbnails else ()
+        feats = from_blob(keyframe_features, np.float16)
+        feats = feats.reshape(len(kf.indices), len(vec)) if feats is not None and len(feats) == len(kf.indices) * len(
+            vec) else None
+        marks = tuple(int(i) for i in json.loads(furniture)) if furniture else ()
+        better = from_blob(grouping, np.float32) if marks else None
+        if better is not None and (len(better) != len(vec) or not np.isfinite(better).all()):
+            better, marks = None, ()
+        if better is None and len(marks) < len(kf.indices):          # only a bare video has no grouping vector
+            marks = ()
         return Analysis(float(duration), int(n_frames), kf, vec,
                         None if scores is None else scores.astype(np.float32), thumbs,
-                        reused=int(k.get("reused", 0)), cnn_frames=int(k.get("cnn_frames", 0)))
+                        reused=int(k.get("reused", 0)), cnn_frames=int(k.get("cnn_frames", 0)),
+                        keyframe_features=feats, keyframe_weights=tuple(float(w) for w in k.get("weights", ())),
+                        furniture=marks, grouping=better, width=int(k.get("width", 0)), height=int(k.get("height", 0)))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         log.debug("undecodable analysis row: %s", exc)
         return None

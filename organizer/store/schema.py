@@ -72,5 +72,14 @@ def _v4(db: sqlite3.Connection) -> None:
                "src TEXT, made TEXT)")
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}      # version -> the step from version-1
+def _v5(db: sqlite3.Connection) -> None:
+    # v5 keeps each analysis's keyframe features (float16, a row per keyframe; NULL for analyses made before) and
+    # a 16x16 grey thumbnail of each keyframe, so that library-level statistics never decode a video again, and which keyframes are library furniture with
+    # the vector grouping uses without them (NULL: the vector as analysed). The furniture pictures themselves
+    # live in meta, with the analysis key they were found under.
+    for column in ("keyframe_features BLOB", "keyframe_looks BLOB", "furniture TEXT", "grouping BLOB"):
+        db.execute(f"ALTER TABLE videos ADD COLUMN {column}")
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}      # version -> the step from version-1
 SCHEMA_VERSION = max(MIGRATIONS)

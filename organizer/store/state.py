@@ -21,6 +21,7 @@ from organizer.errors import LibraryNotWritable, StateBusy, StateError
 from organizer.layout import not_writable
 from organizer.clock import now_iso, stamp
 from organizer.store.codec import decode_analysis, encode_analysis, from_blob, to_blob, vector_or_none
+from organizer.store.furniture import FurnitureStore
 from organizer.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from organizer.types import Analysis, ClusterRow, ClusterSet
 
@@ -88,7 +89,7 @@ def _sqlite_error(path: Path, exc: sqlite3.Error) -> Exception:
     return StateError(damaged(path, str(exc)))
 
 
-class LibraryState:
+class LibraryState(FurnitureStore):
     """One library's state database. Use as a context manager; every write commits immediately."""
 
     def __init__(self, path: Path, db: sqlite3.Connection):
@@ -249,8 +250,10 @@ class LibraryState:
         row = encode_analysis(analysis)
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO videos (fingerprint, analysis_key, duration, n_frames, dim, keyframes, "
-                       "updated, vector, class_scores, thumbnails) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       (fp, key, *row, ))
+                       "updated, vector, class_scores, thumbnails, keyframe_features, keyframe_looks) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (fp, key, *row, to_blob(analysis.keyframe_features, np.float16),
+                        to_blob(analysis.keyframe_looks, np.uint8)))
             db.execute("DELETE FROM frame_features WHERE fingerprint=?", (fp,))
             if analysis.frame_features is not None:
                 db.execute("INSERT INTO frame_features VALUES (?, ?)", (fp, to_blob(analysis.frame_features,
@@ -266,12 +269,14 @@ class LibraryState:
         with self._write() as db:
             return db.execute("DELETE FROM videos WHERE analysis_key=? AND error IS NOT NULL", (key,)).rowcount
 
-    def lookup(self, fps: list[str], key: str, with_thumbnails: bool = False) -> Lookup:
+    def lookup(self, fps: list[str], key: str, with_thumbnails: bool = False, with_keyframes: bool = False
+               ) -> Lookup:
         """The analyses (and remembered failures) of these fingerprints made under this analysis key. A row that
         does not decode counts as not cached: the video is analysed again."""
         found = Lookup()
         cols = "fingerprint, error, duration, n_frames, keyframes, vector, class_scores, " + (
-            "thumbnails" if with_thumbnails else "NULL")
+            "thumbnails" if with_thumbnails else "NULL") + (", keyframe_features" if with_keyframes else ", NULL") + (
+            ", furniture, grouping")
         unique = sorted(set(fps))
         for start in range(0, len(unique), 500):
             part = unique[start:start + 500]
@@ -342,7 +347,9 @@ class LibraryState:
             threshold = float("nan")
         return ClusterSet(tuple(ClusterRow(str(n), vector_or_none(c), int(s or 0)) for n, c, s in rows),
                           vector_or_none(mean), self.get_meta("feature_space"),
-                          threshold if 0.0 <= threshold <= 2.0 else None, self.get_meta("max_distance_why") or "")
+                          threshold if 0.0 <= threshold <= 2.0 else None, self.get_meta("max_distance_why") or "",
+                          int(self.get_meta("max_distance_videos") or 0) if (self.get_meta(
+                              "max_distance_videos") or "0").isdigit() else 0)
 
     def save_clusters(self, clusters: ClusterSet) -> None:
         """Replace the clusters, their library mean, feature space and calibrated max_distance."""
@@ -355,7 +362,9 @@ class LibraryState:
             for key, value in (("library_mean_blob", None if clusters.mean is None else
                                 to_blob(clusters.mean, np.float32).hex()), ("feature_space", clusters.space),
                                ("max_distance", None if clusters.max_distance is None else repr(clusters.max_distance)),
-                               ("max_distance_why", clusters.max_distance_why or None)):
+                               ("max_distance_why", clusters.max_distance_why or None),
+                               ("max_distance_videos", str(clusters.max_distance_videos) if clusters.max_distance_videos
+                                else None)):
                 if value is None:
                     db.execute("DELETE FROM meta WHERE key=?", (key,))
                 else:

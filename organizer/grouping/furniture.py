@@ -1,0 +1,202 @@
+"""Library furniture (issue 25): a picture that recurs in many videos that are otherwise unrelated (an uploader's
+intro, an end card, a title card, colour bars) is the uploader's, not the video's. It must not decide the groups:
+a video's grouping vector leaves such keyframes out. Pure: keyframe features in, pictures and marks out.
+
+How a picture is found: keyframes of different videos that are near copies (cosine >= NEAR, after the keyframes'
+common component is taken out) are one picture. Features, not pixels: the frames of an animated intro differ
+pixel for pixel (a logo in another place) and are one picture to the model. A picture in at least MIN_VIDEOS
+videos is furniture when what those videos show besides recurring pictures is unrelated (for at least half of their pairs, the cosine between
+their other keyframes' means is below UNRELATED). A scene that many videos of one group share is related besides,
+and keeps counting.
+
+Up to EXACT keyframes every pair is compared. Beyond, near copies are found through an index (random-hyperplane
+hashes, TABLES tables of BITS bits): only keyframes that share a bucket are compared, so a large library's
+keyframes are never compared all against all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from organizer.types import Furniture, Picture
+from organizer.vectors import l2n
+
+NEAR = 0.8          # centred cosine of two copies of one picture at other sizes and qualities (tuned: intros of
+                     # the tune library at 480-854 px and CRF 20-30 score 0.9-1.0; two frames of one shot 0.6-0.9)
+MIN_VIDEOS = 3       # a picture in fewer videos is not the library's furniture
+UNRELATED = 0.45     # centred cosine of two videos' other pictures below which they are unrelated (tuned:
+                     # 0.54-0.95 within a group of the tune library, at most 0.39 between groups)
+EXACT = 8192         # up to this many keyframes every pair is compared (a matrix product a slice at a time)
+TABLES, BITS = 16, 10  # beyond: random-hyperplane buckets; a pair at cosine 0.85 shares one with p = 0.9
+BUCKET = 4096        # a bucket larger than this is compared in slices (an intro in ten thousand videos)
+CHECKED = 200        # videos whose other pictures are compared, per picture
+
+
+def grouping_vector(features: np.ndarray, weights, marked) -> np.ndarray | None:
+    """The video's vector without its furniture keyframes (None: nothing marked, or nothing else to keep: a bare
+    video, which grouping leaves alone)."""
+    keep = [i for i in range(len(features)) if i not in set(marked)]
+    if not marked or not keep:
+        return None
+    w = np.asarray(weights, np.float64)[keep] if weights is not None and len(weights) == len(features) else None
+    return l2n(np.average(np.asarray(features, np.float64)[keep], axis=0, weights=w)).astype(np.float32)
+
+
+def _hashes(x: np.ndarray, seed: int) -> np.ndarray:
+    """TABLES bucket keys per row (random hyperplanes through the centred space)."""
+    planes = np.random.default_rng(seed).normal(size=(TABLES, x.shape[1], BITS)).astype(np.float32)
+    powers = (1 << np.arange(BITS)).astype(np.int64)
+    return np.stack([((x @ planes[t]) > 0).astype(np.int64) @ powers for t in range(TABLES)], axis=1)
+
+
+class _Union:
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def near_pairs(x: np.ndarray, owner: np.ndarray, threshold: float, seed: int = 0):
+    """Pairs (i < j) of rows of x (unit) from different owners with cosine >= threshold: every pair up to EXACT
+    rows, else only pairs that share a bucket of the hash index (a pair may come more than once)."""
+    if len(x) <= EXACT:
+        groups = [np.arange(len(x))]
+    else:
+        keys = _hashes(x, seed)
+        groups = []
+        for t in range(TABLES):
+            order = np.argsort(keys[:, t], kind="stable")
+            groups += [b for b in np.split(order, np.flatnonzero(np.diff(keys[order, t])) + 1) if len(b) > 1]
+    for bucket in groups:
+        for start in range(0, len(bucket), BUCKET):
+            part = bucket[start:start + BUCKET]
+            rows, cols = np.nonzero((x[part] @ x[bucket].T) >= threshold)
+            for r, c in zip(part[rows], bucket[cols]):
+                if owner[r] != owner[c] and r < c:
+                    yield int(r), int(c)
+
+
+def _near_copies(x: np.ndarray, owner: np.ndarray, seed: int) -> _Union:
+    """Keyframes joined with their near copies in other videos."""
+    union = _Union(len(x))
+    for r, c in near_pairs(x, owner, NEAR, seed):
+        union.join(r, c)
+    return union
+
+
+def find(keyframes: dict[str, np.ndarray], seed: int = 0) -> Furniture:
+    """The furniture among these videos' keyframes (video id -> keyframe features, one row per keyframe)."""
+    ids = [v for v, f in keyframes.items() if f is not None and len(f)]
+    if len(ids) < MIN_VIDEOS:
+        return Furniture()
+    raw = np.concatenate([l2n(keyframes[v]) for v in ids]).astype(np.float32)
+    owner = np.concatenate([np.full(len(keyframes[v]), i) for i, v in enumerate(ids)])
+    mean = raw.mean(0)
+    x = l2n(raw - mean)
+    union = _near_copies(x, owner, seed)
+    roots = np.array([union.find(i) for i in range(len(x))])
+    candidates = []
+    for members in np.split(np.argsort(roots, kind="stable"), np.flatnonzero(np.diff(np.sort(roots))) + 1):
+        videos = np.unique(owner[members])
+        if len(videos) >= MIN_VIDEOS:
+            candidates.append((members, videos))
+    # What a video shows besides: first without any recurring picture; a picture that leaves fewer than two
+    # videos anything else is judged again without only the pictures found to be furniture (two pictures that
+    # always come together are a group's own scenes). Still undecided: not furniture.
+    shared = np.zeros(len(x), bool)
+    for members, _ in candidates:
+        shared[members] = True
+    verdicts = [_unrelated(x, owner, shared, videos, seed) for _, videos in candidates]
+    furniture = np.zeros(len(x), bool)
+    for (members, _), verdict in zip(candidates, verdicts):
+        furniture[members] = bool(verdict)
+    verdicts = [v if v is not None else _unrelated(x, owner, furniture | _mask(len(x), members), videos, seed)
+                for v, (members, videos) in zip(verdicts, candidates)]
+    pictures, marks = [], {}
+    starts = np.concatenate([[0], np.cumsum([len(keyframes[v]) for v in ids])])
+    for (members, videos), verdict in zip(candidates, verdicts):
+        if not verdict:
+            continue
+        for m in members:
+            video = ids[int(owner[m])]
+            marks[video] = tuple(sorted(set(marks.get(video, ())) | {int(m - starts[owner[m]])}))
+        first = int(members[0])
+        pictures.append(Picture(l2n(x[members].mean(0)), len(videos), ids[int(owner[first])],
+                                first - int(starts[owner[first]])))
+    pictures.sort(key=lambda p: -p.videos)
+    return Furniture(tuple(pictures), mean, marks)
+
+
+def _mask(n: int, members: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, bool)
+    mask[members] = True
+    return mask
+
+
+def _unrelated(x: np.ndarray, owner: np.ndarray, shared: np.ndarray, videos: np.ndarray, seed: int) -> bool | None:
+    """Whether what these videos show besides the `shared` keyframes is unrelated (the cosine of their rests below
+    UNRELATED for at least half of their pairs); None when fewer than two of them show anything else."""
+    if len(videos) > CHECKED:
+        videos = np.random.default_rng(seed).choice(videos, CHECKED, replace=False)
+    rests = []
+    for v in videos:
+        own = np.flatnonzero((owner == v) & ~shared)
+        rest = x[own].mean(0) if len(own) else None
+        if rest is not None and np.linalg.norm(rest) > 0.2:     # not pictures that cancel out in the centred space
+            rests.append(l2n(rest))
+    if len(rests) < 2:
+        return None
+    r = np.stack(rests)
+    upper = np.triu_indices(len(r), 1)
+    return float(((r @ r.T)[upper] < UNRELATED).mean()) >= 0.5
+
+
+def match(features: np.ndarray, furniture: Furniture) -> tuple[int, ...]:
+    """Which of one video's keyframes are copies of known furniture pictures (a new video on a later night)."""
+    if not furniture.pictures or furniture.mean is None or features is None or not len(features):
+        return ()
+    x = l2n(l2n(features) - furniture.mean)
+    sims = x @ np.stack([p.feature for p in furniture.pictures]).T
+    return tuple(int(i) for i in np.flatnonzero(sims.max(1) >= NEAR))
+
+
+def sample(fps: list[str], fresh: set[str], size: int, seed: int = 0) -> list[str]:
+    """The videos one run compares: all of them up to `size`, else the new ones and a random sample of the rest."""
+    fps = sorted(set(fps))
+    if len(fps) <= size:
+        return fps
+    rest = sorted(set(fps) - fresh)
+    picked = np.random.default_rng(seed).choice(len(rest), max(0, size - len(fresh)), replace=False)
+    return sorted(fresh | {rest[i] for i in picked})
+
+
+def refresh(data: dict[str, np.ndarray], weights: dict[str, tuple], marked: dict[str, tuple[int, ...]],
+            known: Furniture, seed: int = 0) -> tuple[Furniture, dict[str, tuple[tuple[int, ...], np.ndarray | None]]]:
+    """The pictures found in these videos' keyframes (`data`: video id -> keyframe features), with the keyframes
+    that match pictures known from before, and for each video whose marks change (`marked`: the marks it has now)
+    its new marks and grouping vector (None: unmarked, or bare)."""
+    found = find(data, seed)
+    marks = dict(found.marks)
+    for fp, rows in data.items():
+        extra = match(rows, known) if known.pictures else ()
+        if extra:
+            marks[fp] = tuple(sorted(set(marks.get(fp, ())) | set(extra)))
+    pictures = found if found.pictures or not known.pictures else known
+    changes = {}
+    for fp, rows in data.items():
+        mark = marks.get(fp, ())
+        if mark != marked.get(fp, ()):
+            changes[fp] = (mark, grouping_vector(rows, weights.get(fp), mark))
+    return Furniture(pictures.pictures, pictures.mean), changes
+

@@ -1,0 +1,139 @@
+"""Reposts (issue 25): groups of files that are the same video, re-encoded, resized, cropped, mirrored or trimmed.
+Pure: what analysis stores (keyframe features and 16x16 grey looks, in time order, and durations) in, groups out.
+
+Two videos are the same video when most keyframes of the shorter one have a copy in the other: a keyframe whose
+features are near (cosine >= SAME, centred; or >= ALIKE where the 16x16 grey looks agree, as they are or
+mirrored), at the time a copy of it would sit, the copies in order. Library furniture never counts (two videos
+that share only an intro are not one video). A copy of another length (trimmed) needs two keyframes at one offset:
+two parts of one static recording show the same picture, but once.
+
+Candidates come from an index, never from every pair: videos that share a bucket of a keyframe's random-hyperplane
+hash (grouping/furniture.py's index) are compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from organizer.grouping.furniture import near_pairs
+from organizer.vectors import l2n
+
+SAME = 0.8           # centred cosine of a keyframe and its copy (tuned: re-encodes, resizes and mirrors 0.85-1.0
+                     # on the tune library, where the copy's keyframe is the same moment)
+ALIKE = 0.65         # ... or this close, when the 16x16 grey looks agree (correlation >= LOOK, as they are or
+LOOK = 0.9           # mirrored): the same frame at a lower quality
+COVER = 0.6          # share of the shorter video's own keyframes that must have a copy in the other (a copy's
+                     # keyframes are chosen again: one of three may fall on another moment)
+SHORTEST = 0.5       # a trimmed copy keeps at least half of the video
+SAME_LENGTH = 0.03   # durations this close (as a share): not trimmed, so a copy's keyframes sit at the same times
+SAME_TIME = 0.5      # at one length, how far (seconds) a copy's only keyframe may sit from the original's (two
+                     # parts of one recording of one length, one keyframe each: 0.9 apart)
+SHIFT = 1.2          # ... and each of two or more (a copy's keyframe is chosen again in its shot: up to 1.1 s)
+SPREAD = 1.5         # a trimmed copy's matched keyframes agree on where it starts within this (its keyframes stand
+                     # for shots and move inside a trimmed one: 1.4 s in tests/test_reposts.py)
+SLACK = 1.0          # seconds a copy's keyframe may sit from where the original's is (the sampling grid of a
+                     # trimmed copy moves by up to one sample; two parts of one static recording: 1.3 apart)
+
+
+def _looks(rows: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Centred unit looks, as they are and mirrored (None when unknown)."""
+    if rows is None or len(rows) != count:
+        return None
+    side = int(round(np.sqrt(rows.shape[1])))
+    flat = rows.astype(np.float32)
+    mirrored = flat.reshape(-1, side, side)[:, :, ::-1].reshape(len(flat), -1)
+
+    def unit(a):
+        a = a - a.mean(1, keepdims=True)
+        return a / np.clip(np.linalg.norm(a, axis=1, keepdims=True), 1e-6, None)
+    return unit(flat), unit(mirrored)
+
+
+def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
+    """Which of the longer video's keyframes idx_l each of the shorter's idx_s may be a copy of: near in features
+    (or alike in look too), where a copy of it would sit in time."""
+    if not idx_s or not idx_l:
+        return np.zeros((len(idx_s), len(idx_l)), bool)
+    xs, xl = (l2n(l2n(v["features"][idx]) - mean) for v, idx in ((short, idx_s), (long_, idx_l)))
+    sims = xs @ xl.T
+    near = sims >= SAME
+    ls, ll = _looks(short["looks"], len(short["features"])), _looks(long_["looks"], len(long_["features"]))
+    if ls is not None and ll is not None:
+        alike = np.maximum(ls[0][idx_s] @ ll[0][idx_l].T, ls[1][idx_s] @ ll[0][idx_l].T)
+        near |= (sims >= ALIKE) & (alike >= LOOK)
+    offset = np.asarray(long_["times"], float)[idx_l][None, :] - np.asarray(short["times"], float)[idx_s][:, None]
+    gap = long_["duration"] - short["duration"]
+    return near & (offset >= -SLACK) & (offset <= gap + SLACK)
+
+
+def _in_order(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], near: np.ndarray) -> list[float]:
+    """The offsets (where in the longer video the shorter one starts) of the copies found in time order."""
+    offsets, last = [], -1
+    for i in range(len(idx_s)):
+        later = [j for j in np.flatnonzero(near[i]) if j > last]
+        if later:
+            last = later[0]
+            offsets.append(long_["times"][idx_l[last]] - short["times"][idx_s[i]])
+    return offsets
+
+
+def _own(v: dict) -> list[int]:
+    return [i for i in range(len(v["features"])) if i not in v["furniture"]]
+
+
+def same_video(a: dict, b: dict, mean: np.ndarray) -> bool:
+    """Whether two videos (each: features, looks, times, duration, furniture) are one video: at least COVER of the
+    own keyframes of one (the shorter; at one length, the one with fewer) have a copy in the other, in time order,
+    where a copy would sit. A trimmed copy (another length) also needs two such keyframes, its furniture counted
+    for that (an intro where the original has it places the copy in time): two parts of one static recording show
+    the same picture, but once, and not where their intros say. Keyframes stand for shots: in a trimmed shot the
+    keyframe moves: the copy lies inside the original (give or take SLACK) and its keyframes agree on where it
+    starts within SPREAD."""
+    short, long_ = (a, b) if a["duration"] <= b["duration"] else (b, a)
+    if long_["duration"] <= 0 or short["duration"] < SHORTEST * long_["duration"]:
+        return False
+    trimmed = long_["duration"] - short["duration"] > SAME_LENGTH * long_["duration"]
+    if not trimmed and len(_own(short)) > len(_own(long_)):
+        short, long_ = long_, short
+    own_s, own_l = _own(short), _own(long_)
+    offsets = _in_order(short, long_, own_s, own_l, _near(short, long_, own_s, own_l, mean))
+    if not offsets or len(offsets) < COVER * len(own_s):
+        return False
+    if not trimmed:       # one length, one sampling grid: a copy's keyframes sit near the original's times
+        return max(abs(o) for o in offsets) <= (SAME_TIME if len(offsets) == 1 else SHIFT)
+    fs, fl = list(short["furniture"]), list(long_["furniture"])
+    offsets += _in_order(short, long_, fs, fl, _near(short, long_, fs, fl, mean))
+    return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD
+
+
+def groups(videos: dict[str, dict], seed: int = 0) -> list[list[str]]:
+    """Groups (of at least two) of video ids that are the same video. `videos`: id -> {"features": keyframe rows,
+    "looks": 16x16 grey rows or None, "times", "duration", "furniture": keyframe positions}."""
+    ids = [v for v, d in videos.items() if d["features"] is not None and len(d["features"])]
+    if len(ids) < 2:
+        return []
+    rows = [l2n(videos[v]["features"]) for v in ids]
+    raw = np.concatenate(rows).astype(np.float32)
+    owner = np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)])
+    mean = raw.mean(0)
+    own = np.concatenate([[k not in videos[v]["furniture"] for k in range(len(videos[v]["features"]))]
+                          for v in ids])
+    x = l2n(raw - mean)
+    candidates = set()
+    for r, c in near_pairs(x, owner, ALIKE, seed):
+        if own[r] and own[c]:
+            candidates.add((min(owner[r], owner[c]), max(owner[r], owner[c])))
+    parent = list(range(len(ids)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for i, j in sorted(candidates):
+        if find(i) != find(j) and same_video(videos[ids[i]], videos[ids[j]], mean):
+            parent[max(find(i), find(j))] = min(find(i), find(j))
+    found: dict[int, list[str]] = {}
+    for i, v in enumerate(ids):
+        found.setdefault(find(i), []).append(v)
+    return sorted((sorted(g) for g in found.values() if len(g) > 1), key=lambda g: g[0])

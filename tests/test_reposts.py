@@ -1,0 +1,159 @@
+"""Reposts (issue 25): files that are the same video, re-encoded, resized, cropped, mirrored or trimmed, are found;
+two parts of one recording, and videos that share only an intro, are not. Plain keyframes first, then real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from organizer.cli import main
+from organizer.grouping import reposts
+
+from .conftest import MNV1, needs_models, write_video
+
+DIM = 64
+SIDE = 16
+
+
+def video(rng, pictures: np.ndarray, looks: np.ndarray, times, duration: float, furniture=()) -> dict:
+    return {"features": pictures + 0.05 * rng.normal(size=pictures.shape), "looks": looks, "times": tuple(times),
+            "duration": duration, "furniture": tuple(furniture)}
+
+
+def scenes(rng, count: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.normal(size=(count, DIM)), rng.integers(0, 255, (count, SIDE * SIDE)).astype(np.uint8)
+
+
+def mirror(looks: np.ndarray) -> np.ndarray:
+    return looks.reshape(-1, SIDE, SIDE)[:, :, ::-1].reshape(len(looks), -1)
+
+
+def test_copies_are_found_whatever_was_done_to_them():
+    rng = np.random.default_rng(0)
+    f, lk = scenes(rng, 4)
+    others = {f"other{i}": video(rng, *scenes(rng, 3), (1, 3, 5), 6.0) for i in range(6)}
+    library = {"original": video(rng, f, lk, (1, 3, 5, 7), 8.0),
+               "mirrored": video(rng, f, mirror(lk), (1, 3, 5, 7), 8.0),
+               "trimmed": video(rng, f[1:], lk[1:], (0.5, 2.5, 4.5), 6.0), **others}
+    assert reposts.groups(library) == [["mirrored", "original", "trimmed"]]
+
+
+def test_a_shared_intro_or_a_shared_setting_is_not_the_same_video():
+    rng = np.random.default_rng(1)
+    intro, intro_looks = scenes(rng, 2)
+    a, b = scenes(rng, 3), scenes(rng, 3)
+    library = {   # the same intro, then different videos
+        "a": video(rng, np.vstack([intro, a[0]]), np.vstack([intro_looks, a[1]]), range(5), 9.0, furniture=(0, 1)),
+        "b": video(rng, np.vstack([intro, b[0]]), np.vstack([intro_looks, b[1]]), range(5), 9.0, furniture=(0, 1))}
+    setting, setting_looks = scenes(rng, 1)
+    c, d = scenes(rng, 2), scenes(rng, 2)
+    library |= {   # two parts of one recording: the same room, then different things happen
+        "part1": video(rng, np.vstack([setting, c[0]]), np.vstack([setting_looks, c[1]]), (1, 4, 7), 8.0),
+        "part2": video(rng, np.vstack([d[0], setting]), np.vstack([d[1], setting_looks]), (1, 4, 7), 8.0)}
+    assert reposts.groups(library) == []
+
+
+def test_a_much_shorter_piece_is_not_a_copy():
+    rng = np.random.default_rng(2)
+    f, lk = scenes(rng, 6)
+    library = {"whole": video(rng, f, lk, range(0, 30, 5), 30.0),
+               "excerpt": video(rng, f[2:3], lk[2:3], (1,), 4.0)}
+    assert reposts.groups(library) == []
+
+
+def test_the_index_finds_the_same_groups_as_every_pair(monkeypatch):
+    from organizer.grouping import furniture
+
+    rng = np.random.default_rng(3)
+    library = {}
+    for i in range(40):
+        f, lk = scenes(rng, 3)
+        library[f"v{i}"] = video(rng, f, lk, (1, 3, 5), 6.0)
+        if i % 4 == 0:
+            library[f"v{i}-copy"] = video(rng, f, lk, (1, 3, 5), 6.0)
+    exact = reposts.groups(library)
+    monkeypatch.setattr(furniture, "EXACT", 0)
+    assert reposts.groups(library) == exact and len(exact) == 10
+
+
+# ------------------------------------------------------------------------------------------ real files
+MODEL = ["--model", str(MNV1), "--settle-seconds", "0"]
+
+
+def copy_of(src: Path, dst: Path, mirror: bool = False, scale: float = 1.0, crop: float = 0.0,
+            skip_seconds: float = 0.0) -> None:
+    """A repost of src written with OpenCV: mirrored, scaled, cropped (a share off each side), or trimmed."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    frames = frames[round(skip_seconds * fps):]
+    h, w = frames[0].shape[:2]
+    y, x = round(h * crop), round(w * crop)
+    size = (round((w - 2 * x) * scale) // 2 * 2, round((h - 2 * y) * scale) // 2 * 2)
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for frame in frames:
+        frame = cv2.resize(frame[y:h - y, x:w - x], size, interpolation=cv2.INTER_AREA)
+        writer.write(frame[:, ::-1] if mirror else frame)
+    writer.release()
+    old = time.time() - 3600
+    os.utime(dst, (old, old))
+
+
+def run(root: Path, *extra: str) -> dict:
+    result = CliRunner().invoke(main, [str(root), "--clusters", "2", "--json", *MODEL, *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def library_with_copies(root: Path) -> None:
+    write_video(root / "red.mp4", [1, 2, 3], seconds_each=2.0, seed=1, size=(320, 240))
+    write_video(root / "red-again.mp4", [3, 2, 1], seconds_each=2.0, seed=2)       # its pictures, another order
+    write_video(root / "blue.mp4", [5, 6], seconds_each=2.0, seed=3)
+    write_video(root / "blue-2.mp4", [6, 5], seconds_each=2.0, seed=4)
+    copy_of(root / "red.mp4", root / "red mirrored.mp4", mirror=True)
+    copy_of(root / "red.mp4", root / "red small.mp4", scale=0.6)
+    copy_of(root / "red.mp4", root / "red trimmed.mp4", skip_seconds=1.5)
+
+
+@needs_models
+def test_copies_are_listed_in_the_plan_and_the_report(tmp_path):
+    root = tmp_path / "lib"
+    library_with_copies(root)
+    data = run(root, "--dry-run")
+    manifest = json.loads(Path(data["manifest"]).read_text())
+    assert manifest["same_video"] == [["red mirrored.mp4", "red small.mp4", "red trimmed.mp4", "red.mp4"]]
+    assert data["same_video"] == 1 and data["reposts"] == 3
+    report = Path(data["report"]).read_text()
+    assert "Same video (4 files)" in report and "red.mp4: 6.0 s, " in report and "(best copy)" in report
+    assert report.count("(best copy)") == 1 and "320x240" in report.split("(best copy)")[0].rsplit("<li", 1)[1]
+
+
+@needs_models
+def test_reposts_aside_moves_all_but_the_best_copy_into_the_clusters_reposts_folder_and_undo_returns_them(tmp_path):
+    root = tmp_path / "lib"
+    library_with_copies(root)
+    before = sorted(p.name for p in root.iterdir())
+    data = run(root, "--reposts", "aside")
+    assert data["moved"] == 7 and data["errors"] == []
+    best = next(root.glob("*/red.mp4"))
+    aside = sorted(p.name for p in (best.parent / "_reposts").iterdir())
+    assert aside == ["red mirrored.mp4", "red small.mp4", "red trimmed.mp4"]
+    again = run(root, "--reposts", "aside")
+    assert again["planned"] == 0, "a later night leaves the copies where they were put"
+    undone = CliRunner().invoke(main, ["undo", str(root), "--json"])
+    assert undone.exit_code == 0, undone.output
+    assert sorted(p.name for p in root.iterdir() if p.name != ".organizer") == before
