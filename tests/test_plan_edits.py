@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -94,3 +95,14 @@ def test_a_move_into_a_cluster_the_manifest_does_not_list_can_still_be_edited(tm
     plan.clusters = [c for c in plan.clusters if c.name != "y"]
     new = edited_plan(plan, Edits({"a.mp4": "y"}, {"y": "why"}), no_folders)
     assert {m.src: m.dst for m in new.moves} == {"a.mp4": "why/a.mp4", "b.mp4": "why/b.mp4"}
+
+
+def test_a_copy_set_aside_stays_in_its_clusters_reposts_folder_whatever_the_cluster_is_called(tmp_path):
+    """--reposts aside plans <cluster>/_reposts/<file>; renaming or merging the cluster in review kept the copy
+    in the cluster itself (the edit rebuilt every dst as <cluster>/<file>)."""
+    plan = plan_of(tmp_path, {"a.mp4": "x", "a copy.mp4": "x", "b.mp4": "y"})
+    plan.moves = [replace(m, dst="x/_reposts/a copy.mp4") if m.src == "a copy.mp4" else m for m in plan.moves]
+    new = edited_plan(plan, Edits({"a copy.mp4": "y"}, {"y": "kept"}), no_folders)
+    dst = {m.src: m.dst for m in new.moves}
+    assert dst == {"a.mp4": "x/a.mp4", "a copy.mp4": "kept/_reposts/a copy.mp4", "b.mp4": "kept/b.mp4"}
+    parse_plan(new.to_json())            # the manifest still reads back

@@ -14,7 +14,7 @@ from typing import Callable
 from organizer.clock import now_iso
 from organizer.errors import ManifestError
 from organizer.layout import unique_name
-from organizer.moves.plan import (ClusterInfo, Decision, Move, Plan, check_cluster_name, check_move,
+from organizer.moves.plan import (REPOSTS, ClusterInfo, Decision, Move, Plan, check_cluster_name, check_move,
                                   new_plan_id)
 from organizer.types import UNSORTED
 
@@ -81,12 +81,13 @@ def edited_plan(plan: Plan, edits: Edits, listdir: Callable[[Path], set[str]] = 
     taken: dict[str, set[str]] = {}
     moves = []
     for folder, m in sorted(placed, key=lambda p: (p[0], p[1].src)):     # the planner's order
-        names = taken.setdefault(folder, listdir(dest / folder))
+        where = f"{folder}/{REPOSTS}" if len(PurePosixPath(m.dst).parts) == 3 else folder   # a copy set aside
+        names = taken.setdefault(where, listdir(dest / where))
         name = unique_name(PurePosixPath(m.src).name, names)
         names.add(name)
-        check_move(m.src, f"{folder}/{name}")
+        check_move(m.src, f"{where}/{name}")
         distance = m.distance if folder == final.get(m.cluster) else None
-        moves.append(replace(m, dst=f"{folder}/{name}", cluster=folder, distance=distance))
+        moves.append(replace(m, dst=f"{where}/{name}", cluster=folder, distance=distance))
         sizes[folder] = sizes.get(folder, 0) + 1
     clusters = [ClusterInfo(name, size) for name, size in sorted(sizes.items()) if size > 0]
     return replace(plan, moves=moves, clusters=clusters, decisions=_earlier(plan, placed, decisions) + decisions,
