@@ -23,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from clips import offline_models  # noqa: E402
 from machine import describe  # noqa: E402
 
 from organizer.config import Settings  # noqa: E402
@@ -58,11 +59,7 @@ def main() -> None:
     with open(args.videos / "videos.csv", newline="") as fh:
         groups = {r["file"]: r["group"] for r in csv.DictReader(fh) if (args.videos / r["file"]).exists()}
     k = len({g for g in groups.values() if g != "-"}) + sum(g == "-" for g in groups.values())
-    models = [(name, {"features_model": str(p)}) for name, pattern in (("MobileNet v1", "*mobilenet_v1*.tflite"),
-                                                                       ("MobileNet v2", "*mobilenet_v2*.tflite"))
-              for p in sorted(args.models.glob(pattern))[:1]]
-    if args.random:
-        models.append(("InceptionV3, random weights", {"features_weights": "random"}))
+    models = offline_models(args.models, args.random)
     print(f"machine: {describe()}; {len(groups)} clips, {k} true groups (clips without a group alone)\n")
     print("| model | clusters | ARI, cascade | ARI, every frame | difference | CNN frames, cascade / every frame "
           "(of sampled) |")

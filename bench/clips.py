@@ -56,3 +56,11 @@ def generator_args(doc: str, name: str, count: int, seed: int) -> tuple[argparse
     if ffmpeg is None:
         sys.exit(f"{name} needs the ffmpeg program (apt install ffmpeg)")
     return args, ffmpeg
+
+
+def offline_models(models: Path, random: bool = False) -> list[tuple[str, dict]]:
+    """(name, settings) of the offline ImageNet models in ../shared/models, and random-weight InceptionV3 if asked."""
+    found = [(name, {"features_model": str(p)}) for name, pattern in (("MobileNet v1", "*mobilenet_v1*.tflite"),
+                                                                      ("MobileNet v2", "*mobilenet_v2*.tflite"))
+             for p in sorted(models.glob(pattern))[:1]]
+    return found + ([("InceptionV3, random weights", {"features_weights": "random"})] if random else [])
