@@ -28,7 +28,7 @@ UNRELATED = 0.45     # centred cosine of two videos' other pictures below which 
                      # 0.54-0.95 within a group of the tune library, at most 0.39 between groups)
 EXACT = 8192         # up to this many keyframes every pair is compared (a matrix product a slice at a time)
 TABLES, BITS = 16, 10  # beyond: random-hyperplane buckets; a pair at cosine 0.85 shares one with p = 0.9
-BUCKET = 4096        # a bucket larger than this is compared in slices (an intro in ten thousand videos)
+BUCKET = 1024        # a bucket larger than this is compared a leader at a time (an intro in ten thousand videos)
 CHECKED = 200        # videos whose other pictures are compared, per picture
 
 
@@ -67,31 +67,67 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def near_pairs(x: np.ndarray, owner: np.ndarray, threshold: float, seed: int = 0):
-    """Pairs (i < j) of rows of x (unit) from different owners with cosine >= threshold: every pair up to EXACT
-    rows, else only pairs that share a bucket of the hash index (a pair may come more than once)."""
+def near_blocks(x: np.ndarray, owner: np.ndarray, threshold: float, seed: int = 0):
+    """Pairs of rows of x (unit) from different owners with cosine >= threshold, a block at a time: (rows, cols)
+    index arrays. Every pair up to EXACT rows, else only pairs that share a bucket of the hash index (a pair may
+    come more than once). Arrays, never one pair at a time: an intro in ten thousand videos is 10^8 pairs."""
     if len(x) <= EXACT:
-        groups = [np.arange(len(x))]
-    else:
-        keys = _hashes(x, seed)
-        groups = []
-        for t in range(TABLES):
-            order = np.argsort(keys[:, t], kind="stable")
-            groups += [b for b in np.split(order, np.flatnonzero(np.diff(keys[order, t])) + 1) if len(b) > 1]
+        everything = np.arange(len(x))
+        for start in range(0, len(x), BUCKET):
+            part = everything[start:start + BUCKET]
+            rows, cols = np.nonzero((x[part] @ x.T) >= threshold)
+            r, c = part[rows], cols
+            keep = (owner[r] != owner[c]) & (r < c)
+            yield r[keep], c[keep]
+        return
+    keys = _hashes(x, seed)
+    groups = []
+    for t in range(TABLES):
+        order = np.argsort(keys[:, t], kind="stable")
+        groups += [b for b in np.split(order, np.flatnonzero(np.diff(keys[order, t])) + 1) if len(b) > 1]
     for bucket in groups:
-        for start in range(0, len(bucket), BUCKET):
-            part = bucket[start:start + BUCKET]
-            rows, cols = np.nonzero((x[part] @ x[bucket].T) >= threshold)
-            for r, c in zip(part[rows], bucket[cols]):
-                if owner[r] != owner[c] and r < c:
-                    yield int(r), int(c)
+        if len(bucket) > BUCKET:
+            yield from _stars(x, owner, bucket, threshold)
+            continue
+        rows, cols = np.nonzero((x[bucket] @ x[bucket].T) >= threshold)
+        r, c = bucket[rows], bucket[cols]
+        keep = (owner[r] != owner[c]) & (r < c)
+        yield r[keep], c[keep]
+
+
+def _stars(x: np.ndarray, owner: np.ndarray, bucket: np.ndarray, threshold: float):
+    """A large bucket (one picture in thousands of videos) a leader at a time: the first row not yet placed, and
+    every row near it. As many comparisons as rows times pictures, not rows squared; the pairs are leader-member
+    (joined, they connect the same rows)."""
+    left = bucket
+    while len(left):
+        leader = left[0]
+        near = (x[left] @ x[leader]) >= threshold
+        members = left[near]
+        keep = owner[members] != owner[leader]
+        yield np.full(int(keep.sum()), leader), members[keep]
+        left = left[~near]
 
 
 def _near_copies(x: np.ndarray, owner: np.ndarray, seed: int) -> _Union:
-    """Keyframes joined with their near copies in other videos."""
+    """Keyframes joined with their near copies in other videos: each block's connected components are joined
+    through one member each (as many joins as keyframes, not as pairs)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     union = _Union(len(x))
-    for r, c in near_pairs(x, owner, NEAR, seed):
-        union.join(r, c)
+    for r, c in near_blocks(x, owner, NEAR, seed):
+        if not len(r):
+            continue
+        nodes, local = np.unique(np.concatenate([r, c]), return_inverse=True)
+        graph = coo_matrix((np.ones(len(r), bool), (local[:len(r)], local[len(r):])), shape=(len(nodes),) * 2)
+        _, labels = connected_components(graph, directed=False)
+        first = {}
+        for node, label in zip(nodes.tolist(), labels.tolist()):
+            if label in first:
+                union.join(first[label], node)
+            else:
+                first[label] = node
     return union
 
 

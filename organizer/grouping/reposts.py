@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from organizer.grouping.furniture import near_pairs
+from organizer.grouping.furniture import near_blocks
 from organizer.vectors import l2n
 
 SAME = 0.8           # centred cosine of a keyframe and its copy (tuned: re-encodes, resizes and mirrors 0.85-1.0
@@ -120,9 +120,12 @@ def groups(videos: dict[str, dict], seed: int = 0) -> list[list[str]]:
                           for v in ids])
     x = l2n(raw - mean)
     candidates = set()
-    for r, c in near_pairs(x, owner, ALIKE, seed):
-        if own[r] and own[c]:
-            candidates.add((min(owner[r], owner[c]), max(owner[r], owner[c])))
+    for r, c in near_blocks(x, owner, ALIKE, seed):
+        keep = own[r] & own[c]
+        a, b = owner[r[keep]], owner[c[keep]]
+        if len(a):
+            pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
+            candidates.update(map(tuple, pairs.tolist()))
     parent = list(range(len(ids)))
 
     def find(i: int) -> int:
