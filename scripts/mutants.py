@@ -36,6 +36,17 @@ INPUTS = "tests/test_inputs.py::"
 REVIEW = "tests/test_review.py::"
 BUSY = "test_a_busy_database_stops_the_run_before_any_move_and_is_not_called_damaged"
 MUTANTS = [
+    Mutant("any third level accepted in a move's dst", "organizer/moves/plan.py",
+           "len(parts) == 3 and parts[1] == REPOSTS", "len(parts) == 3", ("tests/test_reposts.py",)),
+    Mutant("a group's own two scenes judged furniture", "organizer/grouping/furniture.py",
+           "    verdicts = [v if v is not None else", "    verdicts = [v if v is not None else True if 1 else",
+           ("tests/test_furniture.py",)),
+    Mutant("a night with nothing new reads every keyframe", "organizer/pipeline.py",
+           "all(r.cached for r in results) and state.knows_furniture(key)", "False",
+           ("tests/test_furniture.py",)),
+    Mutant("a trimmed copy needs one keyframe", "organizer/grouping/reposts.py",
+           "    return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD",
+           "    return len(offsets) >= 1", ("tests/test_reposts.py",)),
     Mutant("no fsync of the copy", "organizer/moves/fsops.py", '    os.fsync(dst_fd)\n    return h.hexdigest()',
            '    return h.hexdigest()', MOVER),
     Mutant("no fsync of the destination folder", "organizer/moves/mover.py",

@@ -61,6 +61,20 @@ def test_a_shared_intro_or_a_shared_setting_is_not_the_same_video():
     assert reposts.groups(library) == []
 
 
+def test_two_parts_of_one_static_recording_are_not_one_video():
+    """A fixed camera on a room: every part shows the same picture once. Another length means a trimmed copy,
+    which must show two keyframes of the original, where they are in it."""
+    rng = np.random.default_rng(4)
+    room, room_look = scenes(rng, 1)
+    a, b = scenes(rng, 1), scenes(rng, 1)
+    library = {"part1": video(rng, room, room_look, (3.0,), 6.0), "part2": video(rng, room, room_look, (3.5,), 8.0),
+               "other": video(rng, *a, (1.0,), 5.0), "another": video(rng, *b, (2.0,), 7.0)}
+    assert reposts.groups(library) == []
+    f, lk = scenes(rng, 3)     # two keyframes that match, but at offsets 3 s apart: not one cut of the other
+    library = {"long": video(rng, f, lk, (1.0, 4.0, 9.0), 10.0), "short": video(rng, f[:2], lk[:2], (0.5, 0.6), 7.0)}
+    assert reposts.groups(library) == []
+
+
 def test_a_much_shorter_piece_is_not_a_copy():
     rng = np.random.default_rng(2)
     f, lk = scenes(rng, 6)
@@ -157,3 +171,14 @@ def test_reposts_aside_moves_all_but_the_best_copy_into_the_clusters_reposts_fol
     undone = CliRunner().invoke(main, ["undo", str(root), "--json"])
     assert undone.exit_code == 0, undone.output
     assert sorted(p.name for p in root.iterdir() if p.name != ".organizer") == before
+
+
+def test_a_manifest_may_set_a_copy_aside_in_its_cluster_and_nowhere_deeper():
+    """--reposts aside made check_move accept a third level: only the cluster's own _reposts folder."""
+    from organizer.errors import ManifestError
+    from organizer.moves.plan import check_move
+
+    check_move("a.mp4", "cluster-01/_reposts/a.mp4")
+    for dst in ("cluster-01/deeper/a.mp4", "_reposts/x/a.mp4", "cluster-01/_reposts/more/a.mp4", "a.mp4"):
+        with pytest.raises(ManifestError):
+            check_move("a.mp4", dst)
