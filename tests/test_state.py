@@ -254,6 +254,9 @@ def test_an_old_schema_is_migrated_in_place_keeping_its_data(tmp_path):
         assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == max(MIGRATIONS)
         assert state.stat_index() == {(1, 2): (3, 4, "fp")}
         state.set_memberships({})           # the v2 column exists
+        # v5: analyses made before keep no keyframe features; library statistics leave them out, nothing fails
+        assert state.keyframe_data(["fp"], "key") == {} and state.furniture("key").pictures == ()
+        assert state.reposts("key") == [] and not state.knows_furniture("key")
 
 
 def _in_a_terminal(args: list[str], env: dict) -> str:
@@ -472,3 +475,24 @@ def test_summary_json_manifest_and_report_agree_on_counts_distances_and_warnings
     assert {k: round(v, 2) for k, v in in_manifest.items()} == {k: v for k, v in shown.items() if k in in_manifest}
     for warning in data["warnings"]:
         assert html.escape(warning, quote=True) in report
+
+
+def test_what_library_statistics_need_is_stored_and_read_back(tmp_path):
+    """Keyframe features and looks, weights, picture size, furniture marks and the grouping vector (schema v5)."""
+    from organizer.types import Analysis, Keyframes
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(3, 8)).astype(np.float16)
+    looks = rng.integers(0, 255, (3, 256)).astype(np.uint8)
+    analysis = Analysis(4.0, 6, Keyframes((0, 2, 4), (0.5, 2.0, 3.5), (5, 20, 35), (1.0, 2.0, 3.0)),
+                        np.ones(8, np.float32) / np.sqrt(8), keyframe_features=features, keyframe_looks=looks,
+                        keyframe_weights=(0.5, 0.25, 0.25), width=640, height=360)
+    grouping = np.arange(8, dtype=np.float32) / 10
+    with LibraryState.open(tmp_path) as state:
+        state.store_analysis("fp", "key", analysis)
+        state.mark_furniture({"fp": ((0,), grouping)}, "key")
+        back = state.lookup(["fp"], "key").analyses["fp"]
+        rows, seen = state.keyframe_data(["fp"], "key")["fp"]
+    assert (back.width, back.height, back.keyframe_weights, back.furniture) == (640, 360, (0.5, 0.25, 0.25), (0,))
+    assert np.array_equal(back.grouping, grouping) and np.array_equal(back.group_vector, grouping)
+    assert np.array_equal(rows, features.astype(np.float32)) and np.array_equal(seen, looks)
