@@ -3,10 +3,11 @@
 A fixed number fits one model only: 0.7 was measured on MobileNet v1 over the shared clips; with MobileNet v2 it
 left most clips in _unsorted, and random-weight InceptionV3 spreads the same groups from 0.03 to 1.28. What every
 feature space shares is that most pairs of videos in a library are unrelated. So the threshold is a low quantile
-of the distances between pairs of videos: closer than all but QUANTILE of the library's pairs. Related pairs sit
-in that low tail. Where a library is a few large groups, related pairs are more than QUANTILE of all pairs and the
-quantile falls among them (it would split groups): then the unrelated pairs' own lower edge counts, estimated
-from the upper half of the distances (which related pairs do not reach): median - SPREAD x sigma.
+of the distances between pairs of videos: closer than all but LOW of the library's pairs, and never above the
+unrelated pairs' lower edge, median - 2 sigma, sigma estimated from the upper half of the distances (which related
+pairs do not reach). Where a library is a few large groups, related pairs are more than LOW of all pairs and the
+quantile falls among them (it would split groups): then median - SPREAD x sigma. Where the distances spread so wide
+that the edge is near zero (random weights), QUANTILE of the pairs.
 
 Measured (docs/BENCHMARKS.md, "Calibrated max_distance"): tuned on the generated tune libraries
 (bench/make_library.py --half tune), reported on the report libraries and the shared clips, for MobileNet v1, v2
@@ -21,9 +22,11 @@ import numpy as np
 
 from organizer.grouping.space import prepare, rows
 
-QUANTILE = 0.08         # the share of a library's pairs that count as close (tuned: 0.05 split the groups of the
-                        # tune library, 0.10 merged random-weight groups on the shared clips)
-SPREAD = 2.5            # how far below the median the unrelated pairs' lower edge lies, in robust sigmas
+LOW = 0.05              # the share of a library's pairs that count as close (0.08 grouped two pairs of unrelated
+                        # shared clips on MobileNet v1), never above the unrelated pairs' edge (median - 2 sigma)
+QUANTILE = 0.08         # where that edge says nothing (a compressed space: random weights), this share
+COMPRESSED = 0.15       # an edge (median - 2 sigma) this low means a compressed space
+SPREAD = 2.5            # a few large groups: at least median - 2.5 sigma (the low quantile falls among them)
 SAMPLE = 800            # videos sampled for the pairs (320,000 pairs): the quantile is stable well before that
 FALLBACK = 0.7          # with too few videos to tell: the value measured on MobileNet v1 (shared clips), as before
 MIN_VIDEOS = 20         # fewer videos are mostly unrelated pairs with a few related ones: the first night of the
@@ -63,12 +66,19 @@ def calibrate(vectors, mean: np.ndarray | None, seed: int = 0) -> Threshold:
     x = prepare(rows(vectors, picked), mean).astype(np.float64)
     upper = np.triu_indices(len(x), 1)
     d = np.clip(1.0 - (x @ x.T)[upper], 0.0, 2.0)
-    low, median = np.quantile(d, [QUANTILE, 0.5])
-    edge = median - SPREAD * 1.4826 * (np.quantile(d, 0.75) - median)
-    value = float(np.clip(max(low, edge), *BOUNDS))
-    how = (f"{QUANTILE:.0%} of the pairs of videos in this library lie closer than that" if low >= edge else
-           "the lower edge of this library's unrelated pairs (more than "
-           f"{QUANTILE:.0%} of its pairs are close: a few large groups)")
+    low, quantile, median, upper_q = np.quantile(d, [LOW, QUANTILE, 0.5, 0.75])
+    sigma = 1.4826 * (upper_q - median)                  # from the upper half, which related pairs do not reach
+    ceiling, floor = median - 2.0 * sigma, max(low, median - SPREAD * sigma)
+    if ceiling <= COMPRESSED:         # the distances spread so wide that their edge says nothing (random weights)
+        value, how = quantile, f"{QUANTILE:.0%} of the pairs of videos in this library lie closer than that"
+    elif floor >= ceiling:
+        value, how = ceiling, "the lower edge of this library's unrelated pairs (median - 2 sigma)"
+    elif low >= median - SPREAD * sigma:
+        value, how = low, f"{LOW:.0%} of the pairs of videos in this library lie closer than that"
+    else:
+        value, how = floor, (f"the unrelated pairs' far edge (more than {LOW:.0%} of the pairs are close: a few "
+                             "large groups)")
+    value = float(np.clip(value, *BOUNDS))
     return Threshold(round(value, 4), "calibrated", f"max_distance {value:.2f}, calibrated over {n} videos: {how}, "
                                                     f"in this model's feature space (median pair {median:.2f}); pass "
                                                     "--max-distance to choose", n)
