@@ -7,8 +7,9 @@ mirrored), at the time a copy of it would sit, the copies in order. Library furn
 that share only an intro are not one video). A copy of another length (trimmed) needs two keyframes at one offset:
 two parts of one static recording show the same picture, but once.
 
-Candidates come from an index, never from every pair: videos that share a bucket of a keyframe's random-hyperplane
-hash (grouping/furniture.py's index) are compared.
+Candidates come from keyframes near one another (grouping/furniture.near_blocks): every pair of keyframes in a small
+library, only those that share a bucket of the random-hyperplane index beyond 8,192 keyframes; only candidate pairs
+of videos are checked, never every pair of videos.
 """
 
 from __future__ import annotations
