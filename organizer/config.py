@@ -197,38 +197,43 @@ class Settings:
 assert {f.name for f in dataclasses.fields(Settings)} == {_attr(k) for k in OPTIONS}, "Settings and OPTIONS differ"
 
 
-def count_or_auto(label: str, value: Any) -> str:
-    """A positive whole number or 'auto' (clusters, workers)."""
+def _auto_or(value: Any, convert) -> Any:
+    """'auto', or the value converted (ValueError for true/false and for what does not convert)."""
     text = str(value).strip().lower()
     if text == "auto":
         return "auto"
+    if isinstance(value, bool):
+        raise ValueError
+    return convert(text)
+
+
+def count_or_auto(label: str, value: Any) -> str:
+    """A positive whole number or 'auto' (clusters, workers)."""
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(text)
+        number = _auto_or(value, int)
     except ValueError:
         raise ConfigError(f"{label} must be a positive whole number or 'auto', not {_shown(value)}.") from None
-    if number < 1:
+    if number != "auto" and number < 1:
         raise ConfigError(f"{label} must be at least 1 (got {number}); use 'auto' to let organize choose.")
     return str(number)
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
 def distance_or_auto(label: str, value: Any) -> str:
     """A cosine distance (0..2) or 'auto' (placement.max_distance), kept as text like the other 'auto' options."""
-    text = str(value).strip().lower()
-    if text == "auto":
-        return "auto"
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(text)
-        if not math.isfinite(number):
-            raise ValueError
+        number = _auto_or(value, _finite)
     except ValueError:
         raise ConfigError(f"{label} must be a finite number between 0 and 2, or 'auto', not {_shown(value)}.") from None
-    if not 0.0 <= number <= 2.0:
+    if number != "auto" and not 0.0 <= number <= 2.0:
         raise ConfigError(f"{label} must be between 0 and 2, not {number!r}.")
-    return repr(number)
+    return number if number == "auto" else repr(number)
 
 
 def _shown(value: Any) -> str:
