@@ -35,7 +35,8 @@ CHECKED = 200        # videos whose other pictures are compared, per picture
 def grouping_vector(features: np.ndarray, weights, marked) -> np.ndarray | None:
     """The video's vector without its furniture keyframes (None: nothing marked, or nothing else to keep: a bare
     video, which grouping leaves alone)."""
-    keep = [i for i in range(len(features)) if i not in set(marked)]
+    skip = set(marked)
+    keep = [i for i in range(len(features)) if i not in skip]
     if not marked or not keep:
         return None
     w = np.asarray(weights, np.float64)[keep] if weights is not None and len(weights) == len(features) else None
@@ -49,7 +50,9 @@ def _hashes(x: np.ndarray, seed: int) -> np.ndarray:
     return np.stack([((x @ planes[t]) > 0).astype(np.int64) @ powers for t in range(TABLES)], axis=1)
 
 
-class _Union:
+class Union:
+    """Union-find over 0..n-1 (the smaller root wins, so results do not depend on the order of joins)."""
+
     def __init__(self, n: int):
         self.parent = np.arange(n)
 
@@ -109,13 +112,13 @@ def _stars(x: np.ndarray, owner: np.ndarray, bucket: np.ndarray, threshold: floa
         left = left[~near]
 
 
-def _near_copies(x: np.ndarray, owner: np.ndarray, seed: int) -> _Union:
+def _near_copies(x: np.ndarray, owner: np.ndarray, seed: int) -> Union:
     """Keyframes joined with their near copies in other videos: each block's connected components are joined
     through one member each (as many joins as keyframes, not as pairs)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    union = _Union(len(x))
+    union = Union(len(x))
     for r, c in near_blocks(x, owner, NEAR, seed):
         if not len(r):
             continue

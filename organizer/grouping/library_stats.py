@@ -53,23 +53,16 @@ def look(results: tuple[VideoResult, ...], load: Callable[[list[str]], dict], kn
 
 def merged(old: list[list[str]], new: list[list[str]], present: set[str]) -> list[list[str]]:
     """The union of two sets of groups (a video in both joins them), keeping only the videos present."""
-    parent: dict[str, str] = {}
-
-    def find(v: str) -> str:
-        parent.setdefault(v, v)
-        while parent[v] != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-    for group in old + new:
-        members = [v for v in group if v in present]
-        for v in members[1:]:
-            a, b = find(members[0]), find(v)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    out: dict[str, list[str]] = {}
-    for v in parent:
-        out.setdefault(find(v), []).append(v)
+    groups = [[v for v in group if v in present] for group in old + new]
+    ids = sorted({v for group in groups for v in group})
+    index = {v: i for i, v in enumerate(ids)}
+    union = fu.Union(len(ids))
+    for group in groups:
+        for v in group[1:]:
+            union.join(index[group[0]], index[v])
+    out: dict[int, list[str]] = {}
+    for v in ids:
+        out.setdefault(union.find(index[v]), []).append(v)
     return sorted((sorted(g) for g in out.values() if len(g) > 1), key=lambda g: g[0])
 
 

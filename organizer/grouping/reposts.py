@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from organizer.grouping.furniture import near_blocks
+from organizer.grouping.furniture import Union, near_blocks
 from organizer.vectors import l2n
 
 SAME = 0.8           # centred cosine of a keyframe and its copy (tuned: re-encodes, resizes and mirrors 0.85-1.0
@@ -127,17 +127,11 @@ def groups(videos: dict[str, dict], seed: int = 0) -> list[list[str]]:
         if len(a):
             pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
             candidates.update(map(tuple, pairs.tolist()))
-    parent = list(range(len(ids)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    union = Union(len(ids))
     for i, j in sorted(candidates):
-        if find(i) != find(j) and same_video(videos[ids[i]], videos[ids[j]], mean):
-            parent[max(find(i), find(j))] = min(find(i), find(j))
+        if union.find(i) != union.find(j) and same_video(videos[ids[i]], videos[ids[j]], mean):
+            union.join(i, j)
     found: dict[int, list[str]] = {}
     for i, v in enumerate(ids):
-        found.setdefault(find(i), []).append(v)
+        found.setdefault(union.find(i), []).append(v)
     return sorted((sorted(g) for g in found.values() if len(g) > 1), key=lambda g: g[0])
