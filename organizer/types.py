@@ -47,6 +47,7 @@ class SampledFrames:
     seeks: int = 0                       # how often the decoder jumped ahead instead of decoding every frame
     signal: Any = None                   # shots.Signal: a tiny grey image of every decoded frame (PyAV only)
     edit: Any = None                     # shots.Edit: cuts, transitions and shots read from the signal
+    timeline: Any = None                 # (rows, step) from analysis/timeline.py, made from the signal
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class Analysis:
     grouping: np.ndarray | None = None                   # float32: `vector` without the furniture keyframes
     width: int = 0                                       # the video's picture size (0: an older analysis)
     height: int = 0
+    timeline: np.ndarray | None = None                   # uint8, a 16x16 grey image every timeline_step seconds
+    timeline_step: float = 0.0                           # (analysis/timeline.py; None: an older analysis)
 
     @property
     def bare(self) -> bool:

@@ -496,3 +496,26 @@ def test_what_library_statistics_need_is_stored_and_read_back(tmp_path):
     assert (back.width, back.height, back.keyframe_weights, back.furniture) == (640, 360, (0.5, 0.25, 0.25), (0,))
     assert np.array_equal(back.grouping, grouping) and np.array_equal(back.group_vector, grouping)
     assert np.array_equal(rows, features.astype(np.float32)) and np.array_equal(seen, looks)
+
+
+def test_a_timeline_is_stored_compressed_and_read_back_and_a_damaged_one_is_left_out(tmp_path, caplog):
+    """Schema v6: each analysis's timeline (a 16x16 grey frame per step) and its step, for finding copies."""
+    from organizer.types import Analysis, Keyframes
+
+    rng = np.random.default_rng(1)
+    rows = np.repeat(rng.integers(0, 255, (1, 256)), 40, 0).astype(np.uint8)
+    analysis = Analysis(10.0, 10, Keyframes((0,), (0.5,), (5,), (1.0,)), np.ones(8, np.float32) / np.sqrt(8),
+                        timeline=rows, timeline_step=0.25)
+    old = Analysis(10.0, 10, Keyframes((0,), (0.5,), (5,), (1.0,)), np.ones(8, np.float32) / np.sqrt(8))
+    with LibraryState.open(tmp_path) as state:
+        state.store_analysis("fp", "key", analysis)
+        state.store_analysis("old", "key", old)
+        state.store_analysis("bad", "key", analysis)
+        size = state.db.execute("SELECT length(timeline) FROM videos WHERE fingerprint='fp'").fetchone()[0]
+        state.db.execute("UPDATE videos SET timeline=? WHERE fingerprint='bad'", (b"not zlib",))
+        state.db.commit()
+        found = state.timelines(["fp", "old", "bad", "other"], "key")
+        assert state.timelines(["fp"], "another key") == {}
+    assert sorted(found) == ["fp"] and found["fp"][1] == 0.25 and np.array_equal(found["fp"][0], rows)
+    assert size < rows.size // 4, "repeated frames compress"
+    assert "timeline does not decode" in caplog.text

@@ -19,6 +19,7 @@ from organizer.features import FeatureBackend, FeatureSpec, embed_frames, near_d
 from organizer.analysis.images import thumbnail_jpeg
 from organizer.analysis.keyframes import KeyframeSelector
 from organizer.analysis.shots import LABELS, detect, missing_samples
+from organizer.analysis.timeline import make_timeline
 
 LOOK_SIDE = 16          # each keyframe's look: a 16x16 grey thumbnail, kept for library-level comparisons
 from organizer.types import Analysis, Keyframes, SampledFrames
@@ -81,7 +82,7 @@ def sample(path: str, params: AnalysisParams) -> SampledFrames:
                            seek_seconds=params.seek_seconds, max_pixels=params.max_pixels,
                            all_frames=params.all_frames)
     edit = detect(sampled.signal)
-    sampled = replace(sampled, signal=None, edit=edit)
+    sampled = replace(sampled, signal=None, edit=edit, timeline=make_timeline(sampled.signal, sampled.duration))
     extra = missing_samples(edit, list(sampled.indices), params.max_frames - len(sampled.frames), fps=sampled.fps)
     if not extra:
         return sampled
@@ -140,6 +141,7 @@ def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: Feat
         sharpness=tuple(float(selector.quality_.sharpness[i]) for i in chosen),
         dropped=tuple(sorted(selector.dropped_.items())))
     scores = embedding.scores
+    timeline, step = sampled.timeline or make_timeline(sampled.signal, sampled.duration)
     return Analysis(
         duration=sampled.duration, n_frames=len(sampled.frames), keyframes=keyframes, vector=selector.vector_,
         class_scores=None if scores is None else scores[chosen].mean(0),
@@ -149,4 +151,4 @@ def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: Feat
         keyframe_features=embedding.features[list(chosen)].astype(np.float16),
         keyframe_weights=tuple(selector.weights_), width=int(sampled.width), height=int(sampled.height),
         keyframe_looks=np.array([tiny_grey(sampled.frames[i], LOOK_SIDE).ravel() for i in chosen], np.uint8)
-        if chosen else None)
+        if chosen else None, timeline=timeline, timeline_step=step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import zlib
 
 import numpy as np
 
@@ -20,6 +21,21 @@ def to_blob(a: np.ndarray | None, dtype) -> bytes | None:
 
 def from_blob(data: bytes | None, dtype) -> np.ndarray | None:
     return None if data is None else np.frombuffer(data, dtype).copy()
+
+
+def packed(a: np.ndarray | None) -> bytes | None:
+    """uint8 rows, zlib-compressed (a timeline: grey images compress to about half)."""
+    return None if a is None else zlib.compress(np.ascontiguousarray(a, np.uint8).tobytes(), 6)
+
+
+def unpacked(data: bytes | None, width: int) -> np.ndarray | None:
+    """The rows of `packed`, or None when missing or not whole rows."""
+    try:
+        raw = zlib.decompress(data) if data else b""
+    except zlib.error:
+        log.warning("a stored timeline does not decode; copies of that video are found from its keyframes")
+        return None
+    return np.frombuffer(raw, np.uint8).reshape(-1, width).copy() if raw and len(raw) % width == 0 else None
 
 
 def vector_or_none(data) -> np.ndarray | None:

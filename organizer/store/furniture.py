@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from organizer.store.codec import from_blob, to_blob, vector_or_none
+from organizer.store.codec import from_blob, to_blob, unpacked, vector_or_none
 from organizer.types import Furniture, Picture
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,21 @@ class FurnitureStore:
                 seen = from_blob(looks, np.uint8)
                 found[fp] = (rows, seen.reshape(len(rows), -1) if seen is not None and len(seen) and len(
                     seen) % len(rows) == 0 else None)
+        return found
+
+    def timelines(self, fps: list[str], key: str) -> dict[str, tuple[np.ndarray, float]]:
+        """The stored timelines (uint8, a flattened 16x16 grey image per step) and their steps in seconds, of these
+        analyses, where they have one (analyses made before schema v6 have none)."""
+        found = {}
+        unique = sorted(set(fps))
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            sql = (f"SELECT fingerprint, timeline, timeline_step FROM videos WHERE analysis_key=? AND timeline IS NOT "
+                   f"NULL AND timeline_step > 0 AND fingerprint IN ({','.join('?' * len(part))})")
+            for fp, data, step in self._read(sql, (key, *part)):
+                rows = unpacked(data, 256)
+                if rows is not None:
+                    found[fp] = (rows, float(step))
         return found
 
     def mark_furniture(self, marks: dict[str, tuple[tuple[int, ...], np.ndarray | None]], key: str) -> None:

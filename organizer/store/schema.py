@@ -81,5 +81,12 @@ def _v5(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE videos ADD COLUMN {column}")
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}      # version -> the step from version-1
+def _v6(db: sqlite3.Connection) -> None:
+    # v6 keeps each analysis's timeline (analysis/timeline.py: a 16x16 grey image every 0.25 s, zlib-compressed;
+    # NULL for analyses made before, whose copies are then found from their keyframes alone).
+    for column in ("timeline BLOB", "timeline_step REAL"):
+        db.execute(f"ALTER TABLE videos ADD COLUMN {column}")
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}      # version -> the step from version-1
 SCHEMA_VERSION = max(MIGRATIONS)

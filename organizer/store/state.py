@@ -20,7 +20,7 @@ import numpy as np
 from organizer.errors import LibraryNotWritable, StateBusy, StateError
 from organizer.layout import not_writable
 from organizer.clock import now_iso, stamp
-from organizer.store.codec import decode_analysis, encode_analysis, from_blob, to_blob, vector_or_none
+from organizer.store.codec import decode_analysis, encode_analysis, from_blob, packed, to_blob, vector_or_none
 from organizer.store.furniture import FurnitureStore
 from organizer.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from organizer.types import Analysis, ClusterRow, ClusterSet
@@ -250,10 +250,11 @@ class LibraryState(FurnitureStore):
         row = encode_analysis(analysis)
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO videos (fingerprint, analysis_key, duration, n_frames, dim, keyframes, "
-                       "updated, vector, class_scores, thumbnails, keyframe_features, keyframe_looks) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "updated, vector, class_scores, thumbnails, keyframe_features, keyframe_looks, timeline, "
+                       "timeline_step) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (fp, key, *row, to_blob(analysis.keyframe_features, np.float16),
-                        to_blob(analysis.keyframe_looks, np.uint8)))
+                        to_blob(analysis.keyframe_looks, np.uint8), packed(analysis.timeline),
+                        analysis.timeline_step or None))
             db.execute("DELETE FROM frame_features WHERE fingerprint=?", (fp,))
             if analysis.frame_features is not None:
                 db.execute("INSERT INTO frame_features VALUES (?, ?)", (fp, to_blob(analysis.frame_features,
