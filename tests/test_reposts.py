@@ -75,6 +75,23 @@ def test_two_parts_of_one_static_recording_are_not_one_video():
     assert reposts.groups(library) == []
 
 
+def test_with_timelines_a_trimmed_piece_of_a_still_scene_is_not_a_copy_but_an_untrimmed_one_is():
+    """Where nothing moves, a piece of a still scene looks like every other piece of it, frame for frame: a copy
+    of another length must move alike somewhere; one of the same length sits where the original is."""
+    rng = np.random.default_rng(5)
+    room, room_look = scenes(rng, 1)
+    still = np.repeat(rng.integers(20, 230, (1, SIDE * SIDE)), 40, 0).astype(np.uint8)
+
+    def with_timeline(duration: float, noise_seed: int) -> dict:
+        steps = int(duration / 0.25)
+        noisy = still[:steps] + np.random.default_rng(noise_seed).normal(0, 0.3, (steps, SIDE * SIDE))
+        return video(rng, room, room_look, (duration / 2,), duration) | {"timeline": (noisy.round().astype(
+            np.uint8), 0.25)}
+    library = {"part": with_timeline(6.0, 1), "longer part": with_timeline(9.0, 2),
+               "same length": with_timeline(9.0, 3)}
+    assert reposts.groups(library) == [["longer part", "same length"]]
+
+
 def test_a_much_shorter_piece_is_not_a_copy():
     rng = np.random.default_rng(2)
     f, lk = scenes(rng, 6)
@@ -182,3 +199,39 @@ def test_a_manifest_may_set_a_copy_aside_in_its_cluster_and_nowhere_deeper():
     for dst in ("cluster-01/deeper/a.mp4", "_reposts/x/a.mp4", "cluster-01/_reposts/more/a.mp4", "a.mp4"):
         with pytest.raises(ManifestError):
             check_move("a.mp4", dst)
+
+
+def recording(path: Path, start: float, seconds: float, fps: int = 10, size=(160, 120)) -> Path:
+    """A piece of one fixed-camera recording: a still, textured room and a ball that wanders through it (the same
+    room and path for every piece; `start` picks the moment)."""
+    rng = np.random.default_rng(5)
+    w, h = size
+    room = cv2.resize(rng.uniform(30, 220, (6, 8, 3)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    n = int(40 * fps)
+    path_xy = np.cumsum(rng.normal(0, 2.5, (n, 2)), 0) + (w / 2, h / 2)
+    path_xy = np.abs((path_xy - 10) % (2 * (np.array([w, h]) - 20)) - (np.array([w, h]) - 20)) + 10
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for x, y in path_xy[int(start * fps):int((start + seconds) * fps)]:
+        frame = room.copy()
+        cv2.circle(frame, (int(x), int(y)), 9, (250, 250, 250), -1)
+        writer.write(np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+@needs_models
+def test_copies_of_a_moving_recording_are_found_and_another_part_of_it_is_not(tmp_path):
+    """Timelines (issue 25): keyframes alone took two parts of one fixed-camera recording for one video or missed
+    a trimmed, mirrored copy; frame after frame, in picture and in motion, they are told apart."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    recording(root / "room.mp4", 0, 12)
+    recording(root / "room later.mp4", 20, 12)
+    write_video(root / "other.mp4", [5, 6], seconds_each=3.0, seed=3)
+    write_video(root / "other-2.mp4", [6, 5], seconds_each=3.0, seed=4)
+    copy_of(root / "room.mp4", root / "room mirrored cropped.mp4", mirror=True, crop=0.05)
+    copy_of(root / "room.mp4", root / "room trimmed small.mp4", skip_seconds=3.2, scale=0.7)
+    manifest = json.loads(Path(run(root, "--dry-run")["manifest"]).read_text())
+    assert manifest["same_video"] == [["room mirrored cropped.mp4", "room trimmed small.mp4", "room.mp4"]]

@@ -32,9 +32,10 @@ class Found:
 
 
 def look(results: tuple[VideoResult, ...], load: Callable[[list[str]], dict], known: Furniture,
-         known_same: list[list[str]], seed: int = 0) -> Found:
+         known_same: list[list[str]], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None) -> Found:
     """Furniture and copies among these results. `load(fingerprints)` gives fingerprint -> (keyframe features,
-    looks or None) for the analyses that have them."""
+    looks or None) for the analyses that have them; `timelines(fingerprints)` their timelines, asked only for
+    candidate copies (reposts.groups)."""
     fresh = {r.fingerprint for r in results if not r.cached}
     by_fp = {r.fingerprint: r.analysis for r in results}
     data = load(fu.sample(list(by_fp), fresh, SAMPLE, seed))
@@ -44,7 +45,7 @@ def look(results: tuple[VideoResult, ...], load: Callable[[list[str]], dict], kn
     marks = {fp: changes[fp][0] if fp in changes else by_fp[fp].furniture for fp in data}
     found = rp.groups({fp: {"features": rows, "looks": looks, "times": by_fp[fp].keyframes.times,
                             "duration": by_fp[fp].duration, "furniture": marks[fp]}
-                       for fp, (rows, looks) in data.items()}, seed)
+                       for fp, (rows, looks) in data.items()}, seed, timelines)
     results = tuple(replace(r, analysis=replace(r.analysis, furniture=changes[r.fingerprint][0],
                                                 grouping=changes[r.fingerprint][1]))
                     if r.fingerprint in changes else r for r in results)

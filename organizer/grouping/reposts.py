@@ -1,22 +1,30 @@
 """Reposts (issue 25): groups of files that are the same video, re-encoded, resized, cropped, mirrored or trimmed.
-Pure: what analysis stores (keyframe features and 16x16 grey looks, in time order, and durations) in, groups out.
+Pure: what analysis stores (keyframe features, 16x16 grey looks and times, durations, timelines) in, groups out.
 
-Two videos are the same video when most keyframes of the shorter one have a copy in the other: a keyframe whose
-features are near (cosine >= SAME, centred; or >= ALIKE where the 16x16 grey looks agree, as they are or
-mirrored), at the time a copy of it would sit, the copies in order. Library furniture never counts (two videos
-that share only an intro are not one video). A copy of another length (trimmed) needs two keyframes at one offset:
-two parts of one static recording show the same picture, but once.
+Where both videos have a timeline (analysis/timeline.py: a 16x16 grey frame every 0.25 s; analyses made since
+schema v6), they are one video when the shorter lies inside the longer frame after frame, alike in picture and in
+motion (grouping/timeline.py), and one own keyframe of each is alike in features (a copy that is nearly all intro is
+not the same video as another with that intro). Without timelines (older analyses, the OpenCV decoder), the
+keyframes decide: most keyframes of the shorter one have a copy in the other, a keyframe whose features are near
+(cosine >= SAME, centred; or >= ALIKE where the 16x16 grey looks agree, as they are or mirrored), at the time a copy
+of it would sit, the copies in order. Library furniture never counts (two videos that share only an intro are not
+one video). A copy of another length (trimmed) needs two keyframes at one offset: two parts of one static recording
+show the same picture, but once.
 
 Candidates come from keyframes near one another (grouping/furniture.near_blocks): every pair of keyframes in a small
 library, only those that share a bucket of the random-hyperplane index beyond 8,192 keyframes; only candidate pairs
-of videos are checked, never every pair of videos.
+of videos are checked, never every pair of videos, and only their timelines are read.
 """
 
 from __future__ import annotations
 
+import itertools
+from typing import Callable
+
 import numpy as np
 
-from organizer.grouping.furniture import Union, near_blocks
+from organizer.grouping import timeline as tl
+from organizer.grouping.furniture import EXACT, Union, near_blocks
 from organizer.vectors import l2n
 
 SAME = 0.8           # centred cosine of a keyframe and its copy (tuned: re-encodes, resizes and mirrors 0.85-1.0
@@ -25,6 +33,9 @@ ALIKE = 0.65         # ... or this close, when the 16x16 grey looks agree (corre
 LOOK = 0.9           # mirrored): the same frame at a lower quality
 COVER = 0.6          # share of the shorter video's own keyframes that must have a copy in the other (a copy's
                      # keyframes are chosen again: one of three may fall on another moment)
+PLAIN = 0.9          # candidates also where keyframes' plain (not centred) cosine reaches this, in a library small
+                     # enough to compare every pair: four copies of one room among six videos are the library's
+                     # mean, and their centred cosines fell to 0.29-0.57 (tests/test_reposts.py)
 SHORTEST = 0.5       # a trimmed copy keeps at least half of the video
 SAME_LENGTH = 0.03   # durations this close (as a share): not trimmed, so a copy's keyframes sit at the same times
 SAME_TIME = 0.5      # at one length, how far (seconds) a copy's only keyframe may sit from the original's (two
@@ -50,9 +61,9 @@ def _looks(rows: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]
     return unit(flat), unit(mirrored)
 
 
-def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
-    """Which of the longer video's keyframes idx_l each of the shorter's idx_s may be a copy of: near in features
-    (or alike in look too), where a copy of it would sit in time."""
+def _alike(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
+    """Which of the longer video's keyframes idx_l each of the shorter's idx_s may be a copy of: near in features,
+    or alike in features and in look."""
     if not idx_s or not idx_l:
         return np.zeros((len(idx_s), len(idx_l)), bool)
     xs, xl = (l2n(l2n(v["features"][idx]) - mean) for v, idx in ((short, idx_s), (long_, idx_l)))
@@ -62,6 +73,14 @@ def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np
     if ls is not None and ll is not None:
         alike = np.maximum(ls[0][idx_s] @ ll[0][idx_l].T, ls[1][idx_s] @ ll[0][idx_l].T)
         near |= (sims >= ALIKE) & (alike >= LOOK)
+    return near
+
+
+def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
+    """_alike, where a copy of it would sit in time."""
+    if not idx_s or not idx_l:
+        return np.zeros((len(idx_s), len(idx_l)), bool)
+    near = _alike(short, long_, idx_s, idx_l, mean)
     offset = np.asarray(long_["times"], float)[idx_l][None, :] - np.asarray(short["times"], float)[idx_s][:, None]
     gap = long_["duration"] - short["duration"]
     return near & (offset >= -SLACK) & (offset <= gap + SLACK)
@@ -82,6 +101,21 @@ def _own(v: dict) -> list[int]:
     return [i for i in range(len(v["features"])) if i not in v["furniture"]]
 
 
+def _by_timeline(short: dict, long_: dict) -> bool:
+    """One video by their timelines (grouping/timeline.py), where both have one: frame after frame alike in
+    picture and in motion, the shorter inside the longer, and alike where each shows its own keyframes (so that a
+    copy that is nearly all intro is not the same video as another with that intro). A video of nothing but
+    furniture is never judged. A trimmed copy (another length) must also move alike somewhere: where nothing moves,
+    a piece of a still scene looks like every other piece of it (the old rule's "two keyframes", for frames)."""
+    own_s, own_l = _own(short), _own(long_)
+    if not own_s or not own_l:
+        return False
+    match = tl.compare(short["timeline"], long_["timeline"], tuple(short["times"][i] for i in own_s),
+                       tuple(long_["times"][i] for i in own_l))
+    trimmed = long_["duration"] - short["duration"] > SAME_LENGTH * long_["duration"]
+    return match is not None and match.same and (match.windows > 0 or not trimmed)
+
+
 def same_video(a: dict, b: dict, mean: np.ndarray) -> bool:
     """Whether two videos (each: features, looks, times, duration, furniture) are one video: at least COVER of the
     own keyframes of one (the shorter; at one length, the one with fewer) have a copy in the other, in time order,
@@ -93,6 +127,8 @@ def same_video(a: dict, b: dict, mean: np.ndarray) -> bool:
     short, long_ = (a, b) if a["duration"] <= b["duration"] else (b, a)
     if long_["duration"] <= 0 or short["duration"] < SHORTEST * long_["duration"]:
         return False
+    if short.get("timeline") is not None and long_.get("timeline") is not None:
+        return _by_timeline(short, long_)
     trimmed = long_["duration"] - short["duration"] > SAME_LENGTH * long_["duration"]
     if not trimmed and len(_own(short)) > len(_own(long_)):
         short, long_ = long_, short
@@ -107,9 +143,12 @@ def same_video(a: dict, b: dict, mean: np.ndarray) -> bool:
     return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD
 
 
-def groups(videos: dict[str, dict], seed: int = 0) -> list[list[str]]:
+def groups(videos: dict[str, dict], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None
+           ) -> list[list[str]]:
     """Groups (of at least two) of video ids that are the same video. `videos`: id -> {"features": keyframe rows,
-    "looks": 16x16 grey rows or None, "times", "duration", "furniture": keyframe positions}."""
+    "looks": 16x16 grey rows or None, "times", "duration", "furniture": keyframe positions}. `timelines(ids)`
+    gives id -> (timeline rows, step) for the videos that have one; it is asked only for the videos of candidate
+    pairs."""
     ids = [v for v, d in videos.items() if d["features"] is not None and len(d["features"])]
     if len(ids) < 2:
         return []
@@ -121,12 +160,18 @@ def groups(videos: dict[str, dict], seed: int = 0) -> list[list[str]]:
                           for v in ids])
     x = l2n(raw - mean)
     candidates = set()
-    for r, c in near_blocks(x, owner, ALIKE, seed):
+    blocks = near_blocks(x, owner, ALIKE, seed)
+    if len(x) <= EXACT:      # a small library of many copies moves its own mean: plain cosine finds them too
+        blocks = itertools.chain(blocks, near_blocks(l2n(raw), owner, PLAIN, seed))
+    for r, c in blocks:
         keep = own[r] & own[c]
         a, b = owner[r[keep]], owner[c[keep]]
         if len(a):
             pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
             candidates.update(map(tuple, pairs.tolist()))
+    if timelines is not None and candidates:
+        found = timelines(sorted({ids[i] for pair in candidates for i in pair}))
+        videos = {v: {**d, "timeline": found[v]} if v in found else d for v, d in videos.items()}
     union = Union(len(ids))
     for i, j in sorted(candidates):
         if union.find(i) != union.find(j) and same_video(videos[ids[i]], videos[ids[j]], mean):

@@ -1,0 +1,176 @@
+"""Whether two timelines (analysis/timeline.py) show one video, re-encoded, resized, cropped, mirrored or trimmed.
+Pure numpy: two timelines in, a verdict out.
+
+The shorter timeline is slid along the longer one (it must lie inside it, as a trimmed copy does), as it is,
+mirrored, and zoomed in on either side (a crop). At each placement the frames are compared as pictures: the centred
+correlation of the 16x16 grey images, leaving out pixels that never change in either video (padding, a still
+overlay). The few best placements are then compared as motion: in windows of two seconds, what changes in one must
+change alike in the other. Motion is what tells apart two parts of one recording (one room, one camera, other
+moments) and two videos that share only an intro (the intro moves alike, the rest does not).
+
+The constants were chosen on the tune libraries of bench/make_library.py (tune half of the shared clips, seeds 1,
+3, 4, 5, 6, 7 with --reposts: 110 copies); the report libraries were not looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SIDE = 16
+ZOOMS = (1.0, 1.06, 1.12, 1.18)   # centred zooms tried on either side (the tune copies were cropped to 85-92 %:
+                                  # zooms of 1.09-1.18; 1.1 and 1.2 alone lost two crops)
+STILL = 2.0       # a pixel whose grey level varies less than this over a video (std) is padding or an overlay
+SLACK = 2         # steps the shorter timeline may stick out of the longer one at either end
+INSIDE = 0.9      # share of the shorter timeline that must lie inside the longer one
+PLACES = 5        # the best placements (by mean picture correlation) that are compared as motion
+LOOKS = 0.8       # the 20 % quantile of the per-step picture correlation must reach this (copies on the tune
+                  # libraries: >= 0.85, a copy that fades in over most of its 2.7 s: 0.72 at the 10 % quantile)
+WINDOW, STRIDE = 8, 4   # motion is compared in windows of 8 steps (2 s), every 4 steps
+MOVES = 1.0       # a window decides when both sides move at least this much (RMS grey levels; re-encoding noise
+                  # at 16x16 is a third of it); a window where either is still says nothing
+AGREE = 0.6       # ... and it agrees when the two motions correlate at least this much (copies: >= 0.74 on the
+                  # tune libraries; two parts of one recording, or videos sharing only an intro: <= 0.57)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The best placement of the shorter timeline in the longer one."""
+
+    offset: float          # seconds into the longer timeline where the shorter one starts
+    mirrored: bool
+    zoom: float            # > 0: the shorter one zoomed in (the longer is a crop); < 0: the longer one zoomed in
+    looks: float           # the 20 % quantile of the per-step picture correlation
+    windows: int           # motion windows that decided
+    agreeing: int          # ... and agreed
+    marked: float = 1.0    # the lowest picture correlation at the shorter one's marked moments (its own keyframes)
+
+    @property
+    def same(self) -> bool:
+        return self.looks >= LOOKS and self.marked >= LOOKS and self.agreeing == self.windows
+
+
+def _zoom_matrix(z: float, side: int = SIDE) -> np.ndarray:
+    """M such that M @ image @ M.T zooms a side x side image in by z about its centre (bilinear)."""
+    src = (side / 2 + (np.arange(side) + 0.5 - side / 2) / z) - 0.5
+    low = np.clip(np.floor(src).astype(int), 0, side - 1)
+    high = np.clip(low + 1, 0, side - 1)
+    frac = src - np.floor(src)
+    m = np.zeros((side, side))
+    m[np.arange(side), low] += 1 - frac
+    m[np.arange(side), high] += frac
+    return m.astype(np.float32)
+
+
+def _on_step(rows: np.ndarray, step: float, to: float) -> list[np.ndarray]:
+    """The rows of a timeline stepped every `step` seconds, picked every `to` (>= step) seconds: at each phase
+    within `to` (up to 5), as the coarser timeline's frames may sit anywhere between two of the finer's."""
+    if abs(to - step) <= 0.01 * step:
+        return [rows]
+    n = max(1, int(len(rows) * step / to))
+    ratio = to / step
+    shifts = np.unique(np.round(np.linspace(-ratio / 2, ratio / 2, 5)).astype(int)) if ratio >= 1.5 else [0]
+    return [rows[np.clip(np.round((np.arange(n) + 0.5) * ratio - 0.5).astype(int) + shift, 0, len(rows) - 1)]
+            for shift in shifts]
+
+
+def _variants(a: np.ndarray, b: np.ndarray):
+    """(zoom, mirrored, a', b'): the shorter timeline `a` as it is, mirrored and zoomed; or the longer one zoomed."""
+    for z in ZOOMS:
+        m = _zoom_matrix(z)
+        za = a if z == 1 else m @ a @ m.T
+        for mirrored in (False, True):
+            yield z, mirrored, (za[:, :, ::-1] if mirrored else za), b
+            if z != 1:
+                yield -z, mirrored, (a[:, :, ::-1] if mirrored else a), m @ b @ m.T
+
+
+def _units(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x = x[:, mask]
+    x = x - x.mean(1, keepdims=True)
+    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-3, None)
+
+
+def _placements(ua: np.ndarray, ub: np.ndarray, va: np.ndarray, vb: np.ndarray):
+    """(offset in steps, mean correlation, per-step correlations, a's steps, b's steps) of every placement of a in
+    b that lies inside it."""
+    na, nb = len(ua), len(ub)
+    s = ua @ ub.T
+    offsets = np.arange(-SLACK, nb - na + SLACK + 1)
+    i = np.arange(na)[None, :]
+    j = i + offsets[:, None]
+    inside = (j >= 0) & (j < nb)
+    jc = np.clip(j, 0, nb - 1)
+    ok = inside & va[None, :] & vb[jc]
+    vals = s[np.broadcast_to(i, jc.shape), jc]
+    count = ok.sum(1)
+    for k in np.flatnonzero((inside.sum(1) >= INSIDE * na) & (count >= 4)):
+        steps = np.flatnonzero(ok[k])
+        yield int(offsets[k]), float(vals[k, steps].mean()), vals[k, steps], steps, steps + offsets[k]
+
+
+def _motion(xa: np.ndarray, xb: np.ndarray) -> tuple[int, int]:
+    """(windows that decided, windows that agreed) between two aligned runs of images."""
+    decided = agreed = 0
+    for start in range(0, max(len(xa) - WINDOW, 0) + 1, STRIDE):
+        a, b = xa[start:start + WINDOW], xb[start:start + WINDOW]
+        a, b = a - a.mean(0), b - b.mean(0)
+        if min(np.sqrt((a ** 2).mean()), np.sqrt((b ** 2).mean())) < MOVES:
+            continue
+        decided += 1
+        agreed += int((a * b).sum() / max(np.sqrt((a ** 2).sum() * (b ** 2).sum()), 1e-6) >= AGREE)
+    return decided, agreed
+
+
+def compare(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float], marks_a: tuple[float, ...] = (),
+            marks_b: tuple[float, ...] = ()) -> Match | None:
+    """The best placement of the shorter of two timelines ((rows, step) each) in the longer; None when no
+    placement has enough clear steps to judge (a blank or very short video). marks_a, marks_b: moments (seconds)
+    of each where the pictures must agree too (a video's own keyframes: a copy of a video that is nearly all
+    intro agrees with another video with that intro almost everywhere, but not at its own picture)."""
+    step = max(a[1], b[1])
+    best = None
+    for ra in _on_step(a[0], a[1], step):
+        for rb in _on_step(b[0], b[1], step):
+            match = _compare(ra, rb, step, marks_a) if len(ra) <= len(rb) else _compare(rb, ra, step, marks_b)
+            if match is not None and (best is None or (match.same, match.looks) > (best.same, best.looks)):
+                best = match
+    return best
+
+
+def _marked(vals: np.ndarray, steps: np.ndarray, marks: tuple[float, ...], step: float) -> float:
+    """The lowest correlation at the marked moments that fall on clear steps (1.0 when none does)."""
+    at = [vals[steps == int(t / step)] for t in marks]
+    return min((float(v[0]) for v in at if len(v)), default=1.0)
+
+
+def _compare(ra: np.ndarray, rb: np.ndarray, step: float, marks: tuple[float, ...] = ()) -> Match | None:
+    """compare, for two timelines on one step, the shorter first (marks: moments of the shorter)."""
+    fa = ra.reshape(-1, SIDE, SIDE).astype(np.float32)
+    fb = rb.reshape(-1, SIDE, SIDE).astype(np.float32)
+    va, vb = fa.reshape(len(fa), -1).std(1) > 1.0, fb.reshape(len(fb), -1).std(1) > 1.0   # flat: missing or black
+    places, kept = [], []
+    for zoom, mirrored, xa, xb in _variants(fa, fb):
+        xa, xb = xa.reshape(len(xa), -1), xb.reshape(len(xb), -1)
+        mask = (xa[va].std(0) > STILL) & (xb[vb].std(0) > STILL) if va.any() and vb.any() else None
+        if mask is None or mask.sum() < SIDE:
+            mask = np.ones(SIDE * SIDE, bool)
+        kept.append((zoom, mirrored, xa[:, mask], xb[:, mask]))
+        places += [(mean, len(kept) - 1, offset, vals, ia, ib)
+                   for offset, mean, vals, ia, ib in _placements(_units(xa, mask), _units(xb, mask), va, vb)]
+    best = None
+    for mean, v, offset, vals, ia, ib in sorted(places, key=lambda p: -p[0])[:PLACES]:
+        zoom, mirrored, xa, xb = kept[v]
+        match = Match(offset * step, mirrored, zoom, float(np.quantile(vals, 0.2)), *_motion(xa[ia], xb[ib]),
+                      _marked(vals, ia, marks, step))
+        if best is None or (match.same, match.looks) > (best.same, best.looks):
+            best = match
+    return best
+
+
+def same(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float], marks_a: tuple[float, ...] = (),
+         marks_b: tuple[float, ...] = ()) -> bool:
+    """Whether two timelines show one video (the shorter one inside the longer; marks as for compare)."""
+    match = compare(a, b, marks_a, marks_b)
+    return match is not None and match.same

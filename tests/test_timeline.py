@@ -1,0 +1,133 @@
+"""Timelines (analysis/timeline.py) and how copies are told from look-alikes with them (grouping/timeline.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from organizer.analysis.shots import Signal
+from organizer.analysis.timeline import STEP, make_timeline
+from organizer.grouping import timeline as tl
+
+SIDE = 64
+
+
+def recording(seed: int, seconds: float, room: np.ndarray | None = None) -> np.ndarray:
+    """(steps, 64, 64) grey frames every STEP seconds: a textured room (one per seed unless given) under a light
+    that flickers a little, and a small bright ball that wanders through it."""
+    rng = np.random.default_rng(seed)
+    if room is None:
+        room = cv2.resize(rng.uniform(40, 200, (6, 6)).astype(np.float32), (SIDE, SIDE),
+                          interpolation=cv2.INTER_CUBIC)
+    n = int(seconds / STEP)
+    path = np.cumsum(rng.normal(0, 3.0, (n, 2)), 0) + SIDE / 2
+    path = np.abs((path - 8) % (2 * (SIDE - 16)) - (SIDE - 16)) + 8        # bounce off the walls
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    frames = []
+    gains = 1 + 0.08 * np.convolve(rng.normal(0, 1, n + 5), np.ones(6) / 6, "valid")[:n]     # smooth in time
+    for (y, x), gain in zip(path, gains):
+        frame = room * gain
+        frame[(yy - y) ** 2 + (xx - x) ** 2 < 16] = 250
+        frames.append(frame)
+    return np.stack(frames)
+
+
+def timeline(frames: np.ndarray, noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, float]:
+    """The 16x16 timeline of 64x64 frames, as the decoder's signal would give it (with encoding noise)."""
+    rng = np.random.default_rng(seed)
+    small = np.stack([cv2.resize(f, (16, 16), interpolation=cv2.INTER_AREA) for f in frames])
+    small = small + rng.normal(0, noise, small.shape)
+    return np.clip(small, 0, 255).round().astype(np.uint8).reshape(len(frames), -1), STEP
+
+
+def cropped(frames: np.ndarray, keep: float) -> np.ndarray:
+    size = round(SIDE * keep)
+    start = (SIDE - size) // 2
+    return np.stack([cv2.resize(f[start:start + size, start:start + size], (SIDE, SIDE),
+                                interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def test_a_copy_is_the_same_video_whatever_was_done_to_it():
+    original = recording(1, 30)
+    n = len(original)
+    copies = {"re-encoded": timeline(original, noise=1.5, seed=2),
+              "mirrored": timeline(original[:, :, ::-1]),
+              "cropped to 88 %": timeline(cropped(original, 0.88)),
+              "mirrored and cropped to 90 %": timeline(cropped(original, 0.9)[:, :, ::-1]),
+              "trimmed at the start": timeline(original[int(0.3 * n):]),
+              "trimmed at the end": timeline(original[:int(0.7 * n)], noise=1.0)}
+    source = timeline(original)
+    for what, copy in copies.items():
+        match = tl.compare(source, copy)
+        assert match is not None and match.same, (what, match)
+    assert tl.compare(source, copies["trimmed at the start"]).offset == int(0.3 * n) * STEP
+    assert tl.compare(source, copies["mirrored"]).mirrored
+    assert abs(tl.compare(source, copies["cropped to 88 %"]).zoom) > 1
+
+
+def test_two_parts_of_one_recording_are_not_one_video():
+    whole = recording(3, 60)
+    first, later = timeline(whole[:80]), timeline(whole[120:200])
+    match = tl.compare(first, later)
+    assert match.looks >= tl.LOOKS, "the room is the same: only motion tells the parts apart"
+    assert not match.same and match.windows > 0
+
+
+def test_videos_that_share_only_an_intro_are_not_one_video():
+    intro = recording(7, 4)
+    room = cv2.resize(np.random.default_rng(9).uniform(40, 200, (6, 6)).astype(np.float32), (SIDE, SIDE),
+                      interpolation=cv2.INTER_CUBIC)
+    one = timeline(np.concatenate([intro, recording(8, 5, room)]))
+    other = timeline(np.concatenate([intro, recording(10, 5, room)]))
+    assert not tl.same(one, other)
+    assert tl.same(one, timeline(np.concatenate([intro, recording(8, 5, room)]), noise=1.0))
+
+
+def test_a_still_picture_is_judged_by_its_look():
+    still = recording(11, 10)[:1].repeat(40, 0)
+    other = recording(12, 10)[:1].repeat(40, 0)
+    assert tl.same(timeline(still), timeline(still, noise=0.5))
+    assert not tl.same(timeline(still), timeline(other))
+
+
+def test_timelines_stepped_differently_are_compared_on_the_coarser_step():
+    original = recording(13, 20)
+    coarse = (timeline(original)[0][1::2], 2 * STEP)
+    assert tl.same(coarse, timeline(original[10:], noise=1.0))
+
+
+def test_a_blank_video_is_never_judged():
+    black = (np.zeros((40, 256), np.uint8), STEP)
+    assert tl.compare(black, black) is None and not tl.same(black, black)
+
+
+def test_the_timeline_is_the_signal_frame_nearest_each_step_and_blank_where_the_decoder_seeked():
+    frames = np.array(list(range(0, 50, 2)) + list(range(200, 250, 2)))       # 25 fps; seeked from 2 s to 8 s
+    luma = (frames[:, None, None] % 256 * np.ones((1, 16, 16))).astype(np.uint8)
+    rows, step = make_timeline(Signal(frames, luma, 25.0), 10.0)
+    assert step == STEP and rows.shape == (40, 256)
+    middles = (np.arange(40) + 0.5) * STEP * 25
+    seen = rows[:, 0].astype(int)
+    assert all(seen[k] == 0 for k in range(9, 31))                  # 2.25-7.75 s: nothing decoded near
+    for k in list(range(8)) + list(range(33, 39)):
+        assert abs(seen[k] - middles[k]) <= 1, k
+    assert make_timeline(None, 10.0) == (None, 0.0)
+
+
+def test_a_long_video_is_stepped_more_coarsely():
+    frames = np.arange(0, 25 * 600, 5)
+    luma = np.zeros((len(frames), 16, 16), np.uint8)
+    rows, step = make_timeline(Signal(frames, luma, 25.0), 600.0)
+    assert len(rows) == 960 and step == 600.0 / 960
+
+
+def test_a_copy_that_is_nearly_all_intro_must_agree_where_it_shows_its_own_picture():
+    intro = recording(14, 7)
+    own, another = recording(15, 1)[:1].repeat(5, 0), recording(16, 1)[:1].repeat(5, 0)
+    one = timeline(np.concatenate([intro, own]))             # the intro, then 1.25 s of a still picture of its own
+    other = timeline(np.concatenate([intro, another]))
+    own_moment = (7.5,)
+    match = tl.compare(one, other)
+    assert match.looks >= tl.LOOKS and match.agreeing == match.windows, "85 % of it is the shared intro"
+    assert not tl.same(one, other, own_moment, own_moment)
+    assert tl.same(one, timeline(np.concatenate([intro, own]), noise=1.0), own_moment, own_moment)
