@@ -32,12 +32,13 @@ def recording(seed: int, seconds: float, room: np.ndarray | None = None) -> np.n
     return np.stack(frames)
 
 
-def timeline(frames: np.ndarray, noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, float]:
+def timeline(frames: np.ndarray, noise: float = 0.0, seed: int = 0, own=(), furniture=()) -> tl.Timeline:
     """The 16x16 timeline of 64x64 frames, as the decoder's signal would give it (with encoding noise)."""
     rng = np.random.default_rng(seed)
     small = np.stack([cv2.resize(f, (16, 16), interpolation=cv2.INTER_AREA) for f in frames])
     small = small + rng.normal(0, noise, small.shape)
-    return np.clip(small, 0, 255).round().astype(np.uint8).reshape(len(frames), -1), STEP
+    return tl.Timeline(np.clip(small, 0, 255).round().astype(np.uint8).reshape(len(frames), -1), STEP, own,
+                       furniture)
 
 
 def cropped(frames: np.ndarray, keep: float) -> np.ndarray:
@@ -92,12 +93,12 @@ def test_a_still_picture_is_judged_by_its_look():
 
 def test_timelines_stepped_differently_are_compared_on_the_coarser_step():
     original = recording(13, 20)
-    coarse = (timeline(original)[0][1::2], 2 * STEP)
+    coarse = tl.Timeline(timeline(original).rows[1::2], 2 * STEP)
     assert tl.same(coarse, timeline(original[10:], noise=1.0))
 
 
 def test_a_blank_video_is_never_judged():
-    black = (np.zeros((40, 256), np.uint8), STEP)
+    black = tl.Timeline(np.zeros((40, 256), np.uint8), STEP)
     assert tl.compare(black, black) is None and not tl.same(black, black)
 
 
@@ -124,10 +125,30 @@ def test_a_long_video_is_stepped_more_coarsely():
 def test_a_copy_that_is_nearly_all_intro_must_agree_where_it_shows_its_own_picture():
     intro = recording(14, 7)
     own, another = recording(15, 1)[:1].repeat(5, 0), recording(16, 1)[:1].repeat(5, 0)
-    one = timeline(np.concatenate([intro, own]))             # the intro, then 1.25 s of a still picture of its own
-    other = timeline(np.concatenate([intro, another]))
-    own_moment = (7.5,)
-    match = tl.compare(one, other)
+    frames, others = np.concatenate([intro, own]), np.concatenate([intro, another])
+    match = tl.compare(timeline(frames), timeline(others))
     assert match.looks >= tl.LOOKS and match.agreeing == match.windows, "85 % of it is the shared intro"
-    assert not tl.same(one, other, own_moment, own_moment)
-    assert tl.same(one, timeline(np.concatenate([intro, own]), noise=1.0), own_moment, own_moment)
+    assert not tl.same(timeline(frames, own=(7.5,)), timeline(others, own=(7.5,)))
+    assert tl.same(timeline(frames, own=(7.5,)), timeline(frames, noise=1.0, own=(7.5,)))
+
+
+def test_the_cut_out_of_a_shared_intro_is_no_evidence_of_motion():
+    """Two pieces of a still room after one title card: the cut from the card into the room is at the same moment
+    in both, and looks like motion that agrees; in the card's shot it is not counted."""
+    card = np.full((16, SIDE, SIDE), 60.0)
+    card[:, 24:40, 8:56] = 230                                          # a title on a plain card, 4 s
+    room = recording(17, 1)[:1]
+    piece = np.concatenate([card, room.repeat(24, 0)])
+    later = np.concatenate([card, (room * 0.97).repeat(24, 0)])         # the light a little lower later on
+    assert tl.same(timeline(piece), timeline(later, noise=0.3)), "the cut alone agrees"
+    match = tl.compare(timeline(piece, own=(6.0,), furniture=(1.0,)), timeline(later, own=(6.0,), furniture=(1.0,)))
+    assert match.windows == 0
+
+
+def test_furniture_steps_are_the_shot_of_the_furniture_moment():
+    card = np.full((16, SIDE, SIDE), 60.0)
+    card[:, 24:40, 8:56] = 230
+    rows = timeline(np.concatenate([card, recording(18, 6)])).rows
+    steps = tl.furniture_steps(rows, STEP, (1.0,))
+    assert steps[:16].all() and not steps[17:].any()
+    assert not tl.furniture_steps(rows, STEP, ()).any()

@@ -105,13 +105,15 @@ def _by_timeline(short: dict, long_: dict) -> bool:
     """One video by their timelines (grouping/timeline.py), where both have one: frame after frame alike in
     picture and in motion, the shorter inside the longer, and alike where each shows its own keyframes (so that a
     copy that is nearly all intro is not the same video as another with that intro). A video of nothing but
-    furniture is never judged. A trimmed copy (another length) must also move alike somewhere: where nothing moves,
-    a piece of a still scene looks like every other piece of it (the old rule's "two keyframes", for frames)."""
+    furniture is never judged. A trimmed copy (another length) must also move alike somewhere outside its
+    furniture: where nothing moves, a piece of a still scene looks like every other piece of it (the old rule's
+    "two keyframes", for frames)."""
     own_s, own_l = _own(short), _own(long_)
     if not own_s or not own_l:
         return False
-    match = tl.compare(short["timeline"], long_["timeline"], tuple(short["times"][i] for i in own_s),
-                       tuple(long_["times"][i] for i in own_l))
+    match = tl.compare(*(tl.Timeline(*v["timeline"], tuple(v["times"][i] for i in own),
+                                     tuple(v["times"][i] for i in v["furniture"]))
+                         for v, own in ((short, own_s), (long_, own_l))))
     trimmed = long_["duration"] - short["duration"] > SAME_LENGTH * long_["duration"]
     return match is not None and match.same and (match.windows > 0 or not trimmed)
 

@@ -6,10 +6,13 @@ mirrored, and zoomed in on either side (a crop). At each placement the frames ar
 correlation of the 16x16 grey images, leaving out pixels that never change in either video (padding, a still
 overlay). The few best placements are then compared as motion: in windows of two seconds, what changes in one must
 change alike in the other. Motion is what tells apart two parts of one recording (one room, one camera, other
-moments) and two videos that share only an intro (the intro moves alike, the rest does not).
+moments) and two videos that share only an intro (the intro moves alike, the rest does not); motion inside the
+shots of library furniture is not compared (an intro cuts into every video it opens at the same moment), and the
+pictures must agree where the shorter one shows its own keyframes.
 
-The constants were chosen on the tune libraries of bench/make_library.py (tune half of the shared clips, seeds 1,
-3, 4, 5, 6, 7 with --reposts: 110 copies); the report libraries were not looked at.
+The constants were chosen on the tune libraries of bench/make_library.py (the tune half of the shared clips, seeds
+1, 3, 4, 5, 6, 7 with --furniture --reposts: 136 pairs of copies); docs/BENCHMARKS.md reports them on libraries
+made from the other half.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ MOVES = 1.0       # a window decides when both sides move at least this much (RM
                   # at 16x16 is a third of it); a window where either is still says nothing
 AGREE = 0.6       # ... and it agrees when the two motions correlate at least this much (copies: >= 0.74 on the
                   # tune libraries; two parts of one recording, or videos sharing only an intro: <= 0.57)
+SHOT = 0.7        # a step's picture goes on into the next one (a shot of furniture goes on) at this correlation:
+                  # colour bars, title and end cards and fades from black held at 0.7 on the tune libraries; a
+                  # moving logo sting does not, and only a second of it around its keyframe counts as furniture
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One video's timeline (analysis/timeline.py) and what its keyframes say about it."""
+
+    rows: np.ndarray                     # uint8, a flattened 16x16 grey image per step
+    step: float                          # seconds between steps
+    own: tuple[float, ...] = ()          # moments (s) of its own keyframes: pictures must agree there
+    furniture: tuple[float, ...] = ()    # moments of its furniture keyframes: their shots say nothing of motion
 
 
 @dataclass(frozen=True)
@@ -42,9 +58,9 @@ class Match:
     mirrored: bool
     zoom: float            # > 0: the shorter one zoomed in (the longer is a crop); < 0: the longer one zoomed in
     looks: float           # the 20 % quantile of the per-step picture correlation
-    windows: int           # motion windows that decided
+    windows: int           # motion windows that decided (outside furniture shots)
     agreeing: int          # ... and agreed
-    marked: float = 1.0    # the lowest picture correlation at the shorter one's marked moments (its own keyframes)
+    marked: float = 1.0    # the lowest picture correlation at the shorter one's own keyframe moments
 
     @property
     def same(self) -> bool:
@@ -110,46 +126,68 @@ def _placements(ua: np.ndarray, ub: np.ndarray, va: np.ndarray, vb: np.ndarray):
         yield int(offsets[k]), float(vals[k, steps].mean()), vals[k, steps], steps, steps + offsets[k]
 
 
-def _motion(xa: np.ndarray, xb: np.ndarray) -> tuple[int, int]:
-    """(windows that decided, windows that agreed) between two aligned runs of images."""
+def _motion(xa: np.ndarray, xb: np.ndarray, skip: np.ndarray) -> tuple[int, int]:
+    """(windows that decided, windows that agreed) between two aligned runs of images; a window with a `skip`
+    step (furniture in either) is left out."""
     decided = agreed = 0
     for start in range(0, max(len(xa) - WINDOW, 0) + 1, STRIDE):
         a, b = xa[start:start + WINDOW], xb[start:start + WINDOW]
         a, b = a - a.mean(0), b - b.mean(0)
-        if min(np.sqrt((a ** 2).mean()), np.sqrt((b ** 2).mean())) < MOVES:
+        if skip[start:start + WINDOW].any() or min(np.sqrt((a ** 2).mean()), np.sqrt((b ** 2).mean())) < MOVES:
             continue
         decided += 1
         agreed += int((a * b).sum() / max(np.sqrt((a ** 2).sum() * (b ** 2).sum()), 1e-6) >= AGREE)
     return decided, agreed
 
 
-def compare(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float], marks_a: tuple[float, ...] = (),
-            marks_b: tuple[float, ...] = ()) -> Match | None:
-    """The best placement of the shorter of two timelines ((rows, step) each) in the longer; None when no
-    placement has enough clear steps to judge (a blank or very short video). marks_a, marks_b: moments (seconds)
-    of each where the pictures must agree too (a video's own keyframes: a copy of a video that is nearly all
-    intro agrees with another video with that intro almost everywhere, but not at its own picture)."""
-    step = max(a[1], b[1])
+def furniture_steps(rows: np.ndarray, step: float, moments: tuple[float, ...]) -> np.ndarray:
+    """The steps of the shots that hold these moments: from each, on while one step's picture goes on into the next
+    (correlation >= SHOT) or is blank (a fade through black). An intro's shot ends at its cut into the video."""
+    x = rows.astype(np.float32)
+    flat = x.std(1) <= 1.0
+    u = x - x.mean(1, keepdims=True)
+    u /= np.clip(np.linalg.norm(u, axis=1, keepdims=True), 1e-3, None)
+    goes_on = np.r_[(u[1:] * u[:-1]).sum(1) >= SHOT, False] | flat | np.r_[flat[1:], False]
+    out = np.zeros(len(rows), bool)
+    for t in moments:
+        first = last = min(max(int(t / step), 0), len(rows) - 1)
+        while first > 0 and goes_on[first - 1]:
+            first -= 1
+        while last < len(rows) - 1 and goes_on[last]:
+            last += 1
+        out[first:last + 1] = True
+    return out
+
+
+def compare(a: Timeline, b: Timeline) -> Match | None:
+    """The best placement of the shorter of two timelines in the longer; None when no placement has enough clear
+    steps to judge (a blank or very short video). The pictures must agree at the shorter one's own moments too (a
+    copy of a video that is nearly all intro agrees with another video with that intro almost everywhere, but not
+    at its own picture); motion in the shots of either's furniture is not compared (an intro cuts into every
+    video it opens at the same moment)."""
+    step = max(a.step, b.step)
     best = None
-    for ra in _on_step(a[0], a[1], step):
-        for rb in _on_step(b[0], b[1], step):
-            match = _compare(ra, rb, step, marks_a) if len(ra) <= len(rb) else _compare(rb, ra, step, marks_b)
+    for ra in _on_step(a.rows, a.step, step):
+        for rb in _on_step(b.rows, b.step, step):
+            one, other = Timeline(ra, step, a.own, a.furniture), Timeline(rb, step, b.own, b.furniture)
+            match = _compare(one, other) if len(ra) <= len(rb) else _compare(other, one)
             if match is not None and (best is None or (match.same, match.looks) > (best.same, best.looks)):
                 best = match
     return best
 
 
-def _marked(vals: np.ndarray, steps: np.ndarray, marks: tuple[float, ...], step: float) -> float:
-    """The lowest correlation at the marked moments that fall on clear steps (1.0 when none does)."""
-    at = [vals[steps == int(t / step)] for t in marks]
-    return min((float(v[0]) for v in at if len(v)), default=1.0)
+def _marked(steps: np.ndarray, marks: tuple[float, ...], step: float) -> np.ndarray:
+    """Positions in `steps` (the shorter one's clear steps of a placement) of the marked moments."""
+    return np.flatnonzero(np.isin(steps, [int(t / step) for t in marks]))
 
 
-def _compare(ra: np.ndarray, rb: np.ndarray, step: float, marks: tuple[float, ...] = ()) -> Match | None:
-    """compare, for two timelines on one step, the shorter first (marks: moments of the shorter)."""
-    fa = ra.reshape(-1, SIDE, SIDE).astype(np.float32)
-    fb = rb.reshape(-1, SIDE, SIDE).astype(np.float32)
+def _compare(a: Timeline, b: Timeline) -> Match | None:
+    """compare, for two timelines on one step, the shorter first."""
+    step = a.step
+    fa = a.rows.reshape(-1, SIDE, SIDE).astype(np.float32)
+    fb = b.rows.reshape(-1, SIDE, SIDE).astype(np.float32)
     va, vb = fa.reshape(len(fa), -1).std(1) > 1.0, fb.reshape(len(fb), -1).std(1) > 1.0   # flat: missing or black
+    sa, sb = furniture_steps(a.rows, step, a.furniture), furniture_steps(b.rows, step, b.furniture)
     places, kept = [], []
     for zoom, mirrored, xa, xb in _variants(fa, fb):
         xa, xb = xa.reshape(len(xa), -1), xb.reshape(len(xb), -1)
@@ -162,15 +200,16 @@ def _compare(ra: np.ndarray, rb: np.ndarray, step: float, marks: tuple[float, ..
     best = None
     for mean, v, offset, vals, ia, ib in sorted(places, key=lambda p: -p[0])[:PLACES]:
         zoom, mirrored, xa, xb = kept[v]
-        match = Match(offset * step, mirrored, zoom, float(np.quantile(vals, 0.2)), *_motion(xa[ia], xb[ib]),
-                      _marked(vals, ia, marks, step))
+        at = _marked(ia, a.own, step)
+        decided, agreed = _motion(xa[ia], xb[ib], sa[ia] | sb[ib])
+        match = Match(offset * step, mirrored, zoom, float(np.quantile(vals, 0.2)), decided, agreed,
+                      float(vals[at].min()) if len(at) else 1.0)
         if best is None or (match.same, match.looks) > (best.same, best.looks):
             best = match
     return best
 
 
-def same(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float], marks_a: tuple[float, ...] = (),
-         marks_b: tuple[float, ...] = ()) -> bool:
-    """Whether two timelines show one video (the shorter one inside the longer; marks as for compare)."""
-    match = compare(a, b, marks_a, marks_b)
+def same(a: Timeline, b: Timeline) -> bool:
+    """Whether two timelines show one video (the shorter one inside the longer)."""
+    match = compare(a, b)
     return match is not None and match.same
