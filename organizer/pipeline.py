@@ -341,7 +341,7 @@ def analyse_library(ids: list[Identified], state: LibraryState, key: str, execut
             fp = outcome.job.key
             if outcome.analysis is not None:
                 state.store_analysis(fp, key, outcome.analysis)
-                fresh[fp] = outcome.analysis
+                fresh[fp] = replace(outcome.analysis, timeline=None)    # read back from the state when needed
                 frames += outcome.analysis.n_frames
                 reused += outcome.analysis.reused
                 backend = outcome.backend or backend

@@ -9,6 +9,8 @@ from organizer.analysis.shots import Signal
 from organizer.analysis.timeline import STEP, make_timeline
 from organizer.grouping import timeline as tl
 
+from .conftest import fast_settings, needs_models, write_video
+
 SIDE = 64
 
 
@@ -152,3 +154,21 @@ def test_furniture_steps_are_the_shot_of_the_furniture_moment():
     steps = tl.furniture_steps(rows, STEP, (1.0,))
     assert steps[:16].all() and not steps[17:].any()
     assert not tl.furniture_steps(rows, STEP, ()).any()
+
+
+@needs_models
+def test_a_run_keeps_timelines_in_the_state_not_in_memory(tmp_path):
+    """A first run over a large library would hold every timeline (about 1 KB per second of video) until the
+    end; each is stored as it arrives and read back only for candidate copies."""
+    from organizer.pipeline import ResolvedRun, organize
+    from organizer.store.state import LibraryState
+
+    for i in range(3):
+        write_video(tmp_path / "lib" / f"v{i}.mp4", [i, i + 1], seconds_each=2.0, seed=i)
+    run = ResolvedRun.of(fast_settings(clusters="2"))
+    with LibraryState.open(tmp_path / "state") as state:
+        planned = organize(tmp_path / "lib", run, state=state)
+        stored = state.timelines([r.fingerprint for r in planned.results], run.key)
+    assert len(planned.results) == 3 and all(r.analysis.timeline is None for r in planned.results)
+    assert sorted(stored) == sorted(r.fingerprint for r in planned.results)
+    assert all(len(rows) == 16 and step == STEP for rows, step in stored.values())
