@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 STEP = 0.25          # seconds between timeline images: a trimmed copy's frames sit within STEP / 2 of a step
-                     # (0.5 s steps lost 7 of 110 copies on the tune libraries, 0.25 s none)
+                     # (0.5 s steps lost 9 pairs of copies on the tune libraries that 0.25 s found)
 MAX_STEPS = 960      # 4 minutes at STEP; a longer video is stepped every duration / MAX_STEPS seconds
 
 

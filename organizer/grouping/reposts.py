@@ -3,13 +3,13 @@ Pure: what analysis stores (keyframe features, 16x16 grey looks and times, durat
 
 Where both videos have a timeline (analysis/timeline.py: a 16x16 grey frame every 0.25 s; analyses made since
 schema v6), they are one video when the shorter lies inside the longer frame after frame, alike in picture and in
-motion (grouping/timeline.py), and one own keyframe of each is alike in features (a copy that is nearly all intro is
-not the same video as another with that intro). Without timelines (older analyses, the OpenCV decoder), the
-keyframes decide: most keyframes of the shorter one have a copy in the other, a keyframe whose features are near
-(cosine >= SAME, centred; or >= ALIKE where the 16x16 grey looks agree, as they are or mirrored), at the time a copy
-of it would sit, the copies in order. Library furniture never counts (two videos that share only an intro are not
-one video). A copy of another length (trimmed) needs two keyframes at one offset: two parts of one static recording
-show the same picture, but once.
+motion, and alike where it shows its own keyframes (grouping/timeline.py; a copy that is nearly all intro is not
+the same video as another with that intro); a trimmed one must move alike outside its furniture. Without
+timelines (older analyses, the OpenCV decoder), the keyframes decide: most keyframes of the shorter one have a copy
+in the other, a keyframe whose features are near (cosine >= SAME, centred; or >= ALIKE where the 16x16 grey looks
+agree, as they are or mirrored), at the time a copy of it would sit, the copies in order. Library furniture never
+counts (two videos that share only an intro are not one video). A copy of another length (trimmed) needs two
+keyframes at one offset: two parts of one static recording show the same picture, but once.
 
 Candidates come from keyframes near one another (grouping/furniture.near_blocks): every pair of keyframes in a small
 library, only those that share a bucket of the random-hyperplane index beyond 8,192 keyframes; only candidate pairs
@@ -61,9 +61,9 @@ def _looks(rows: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]
     return unit(flat), unit(mirrored)
 
 
-def _alike(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
-    """Which of the longer video's keyframes idx_l each of the shorter's idx_s may be a copy of: near in features,
-    or alike in features and in look."""
+def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
+    """Which of the longer video's keyframes idx_l each of the shorter's idx_s may be a copy of: near in features
+    (or alike in look too), where a copy of it would sit in time."""
     if not idx_s or not idx_l:
         return np.zeros((len(idx_s), len(idx_l)), bool)
     xs, xl = (l2n(l2n(v["features"][idx]) - mean) for v, idx in ((short, idx_s), (long_, idx_l)))
@@ -73,14 +73,6 @@ def _alike(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: n
     if ls is not None and ll is not None:
         alike = np.maximum(ls[0][idx_s] @ ll[0][idx_l].T, ls[1][idx_s] @ ll[0][idx_l].T)
         near |= (sims >= ALIKE) & (alike >= LOOK)
-    return near
-
-
-def _near(short: dict, long_: dict, idx_s: list[int], idx_l: list[int], mean: np.ndarray) -> np.ndarray:
-    """_alike, where a copy of it would sit in time."""
-    if not idx_s or not idx_l:
-        return np.zeros((len(idx_s), len(idx_l)), bool)
-    near = _alike(short, long_, idx_s, idx_l, mean)
     offset = np.asarray(long_["times"], float)[idx_l][None, :] - np.asarray(short["times"], float)[idx_s][:, None]
     gap = long_["duration"] - short["duration"]
     return near & (offset >= -SLACK) & (offset <= gap + SLACK)
