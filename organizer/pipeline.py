@@ -255,7 +255,7 @@ def furnish(state: LibraryState, key: str, results: tuple[VideoResult, ...], see
     if not results or all(r.cached for r in results) and state.knows_furniture(key):
         return ls.Found(results, known, ls.merged(known_same, [], {r.fingerprint for r in results}))
     found = ls.look(results, lambda fps: state.keyframe_data(fps, key), known, known_same, seed,
-                    lambda fps: state.timelines(fps, key))
+                    lambda fps: state.timelines(fps, key), state.knows_furniture(key))
     if found.changes:
         state.mark_furniture(found.changes, key)
     state.save_furniture(key, found.furniture)

@@ -62,6 +62,8 @@ MUTANTS = [
            "    if len(x) <= EXACT:", "    if False:", ("tests/test_reposts.py",)),
     Mutant("a trimmed copy of a still scene need not move", "organizer/grouping/reposts.py",
            "match.same and (match.windows > 0 or not trimmed)", "match.same", ("tests/test_reposts.py",)),
+    Mutant("a later night judges every pair of copies again", "organizer/grouping/library_stats.py",
+           "seed, timelines, fresh if looked else None)", "seed, timelines, None)", ("tests/test_reposts.py",)),
     Mutant("no fsync of the copy", "organizer/moves/fsops.py", '    os.fsync(dst_fd)\n    return h.hexdigest()',
            '    return h.hexdigest()', MOVER),
     Mutant("no fsync of the destination folder", "organizer/moves/mover.py",

@@ -92,6 +92,16 @@ def test_with_timelines_a_trimmed_piece_of_a_still_scene_is_not_a_copy_but_an_un
     assert reposts.groups(library) == [["longer part", "same length"]]
 
 
+def test_once_copies_were_looked_for_only_pairs_with_a_new_video_are_judged():
+    rng = np.random.default_rng(6)
+    f, lk = scenes(rng, 3)
+    g, gl = scenes(rng, 3)
+    library = {"old": video(rng, f, lk, (1, 3, 5), 6.0), "old copy": video(rng, f, lk, (1, 3, 5), 6.0),
+               "new": video(rng, g, gl, (1, 3, 5), 6.0), "new copy": video(rng, g, gl, (1, 3, 5), 6.0)}
+    assert reposts.groups(library) == [["new", "new copy"], ["old", "old copy"]]
+    assert reposts.groups(library, new={"new copy"}) == [["new", "new copy"]], "old pairs were judged before"
+
+
 def test_a_much_shorter_piece_is_not_a_copy():
     rng = np.random.default_rng(2)
     f, lk = scenes(rng, 6)
@@ -219,6 +229,25 @@ def recording(path: Path, start: float, seconds: float, fps: int = 10, size=(160
     old = time.time() - 3600
     os.utime(path, (old, old))
     return path
+
+
+@needs_models
+def test_a_later_night_judges_only_pairs_with_its_new_videos_and_keeps_the_groups_found_before(tmp_path,
+                                                                                                 monkeypatch):
+    root = tmp_path / "lib"
+    library_with_copies(root)
+    first = json.loads(Path(run(root, "--dry-run")["manifest"]).read_text())["same_video"]
+    run(root)
+    asked = []
+    original = reposts.groups
+    monkeypatch.setattr(reposts, "groups", lambda videos, seed=0, timelines=None, new=None: asked.append(
+        (len(videos), new)) or original(videos, seed, timelines, new))
+    assert first == [["red mirrored.mp4", "red small.mp4", "red trimmed.mp4", "red.mp4"]]
+    copy_of(next(root.glob("*/red.mp4")), root / "red again small.mp4", scale=0.5)
+    data = run(root, "--dry-run")
+    assert len(asked) == 1 and asked[0][0] == 8 and len(asked[0][1]) == 1, "one new video: only its pairs"
+    same = json.loads(Path(data["manifest"]).read_text())["same_video"]
+    assert len(same) == 1 and len(same[0]) == 5 and "red again small.mp4" in same[0]
 
 
 @needs_models

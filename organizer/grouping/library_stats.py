@@ -5,7 +5,8 @@ keyframes and stores what comes back; the choices about copies (--reposts) are m
 Incremental: a run with no new analysis keeps what the last one found (the caller reads nothing). A run with new
 videos compares up to SAMPLE videos (all of them in a smaller library; otherwise the new ones and a random sample
 of the rest), matches their keyframes with the furniture known from before, and adds the copies it finds to the
-groups known from before.
+groups known from before; once groups are known, only pairs with a new video are judged (and only their timelines
+read), as the others were on the night they came.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class Found:
 
 
 def look(results: tuple[VideoResult, ...], load: Callable[[list[str]], dict], known: Furniture,
-         known_same: list[list[str]], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None) -> Found:
+         known_same: list[list[str]], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None,
+         looked: bool = False) -> Found:
     """Furniture and copies among these results. `load(fingerprints)` gives fingerprint -> (keyframe features,
     looks or None) for the analyses that have them; `timelines(fingerprints)` their timelines, asked only for
-    candidate copies (reposts.groups)."""
+    candidate copies (reposts.groups). `looked`: an earlier run looked for copies (`known_same` is what it found),
+    so only pairs with a new video are judged."""
     fresh = {r.fingerprint for r in results if not r.cached}
     by_fp = {r.fingerprint: r.analysis for r in results}
     data = load(fu.sample(list(by_fp), fresh, SAMPLE, seed))
@@ -45,7 +48,7 @@ def look(results: tuple[VideoResult, ...], load: Callable[[list[str]], dict], kn
     marks = {fp: changes[fp][0] if fp in changes else by_fp[fp].furniture for fp in data}
     found = rp.groups({fp: {"features": rows, "looks": looks, "times": by_fp[fp].keyframes.times,
                             "duration": by_fp[fp].duration, "furniture": marks[fp]}
-                       for fp, (rows, looks) in data.items()}, seed, timelines)
+                       for fp, (rows, looks) in data.items()}, seed, timelines, fresh if looked else None)
     results = tuple(replace(r, analysis=replace(r.analysis, furniture=changes[r.fingerprint][0],
                                                 grouping=changes[r.fingerprint][1]))
                     if r.fingerprint in changes else r for r in results)

@@ -137,12 +137,12 @@ def same_video(a: dict, b: dict, mean: np.ndarray) -> bool:
     return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD
 
 
-def groups(videos: dict[str, dict], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None
-           ) -> list[list[str]]:
+def groups(videos: dict[str, dict], seed: int = 0, timelines: Callable[[list[str]], dict] | None = None,
+           new: set[str] | None = None) -> list[list[str]]:
     """Groups (of at least two) of video ids that are the same video. `videos`: id -> {"features": keyframe rows,
     "looks": 16x16 grey rows or None, "times", "duration", "furniture": keyframe positions}. `timelines(ids)`
     gives id -> (timeline rows, step) for the videos that have one; it is asked only for the videos of candidate
-    pairs."""
+    pairs. `new`: judge only the pairs with one of these (the others were judged on the night they came)."""
     ids = [v for v, d in videos.items() if d["features"] is not None and len(d["features"])]
     if len(ids) < 2:
         return []
@@ -163,6 +163,8 @@ def groups(videos: dict[str, dict], seed: int = 0, timelines: Callable[[list[str
         if len(a):
             pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
             candidates.update(map(tuple, pairs.tolist()))
+    if new is not None:
+        candidates = {(i, j) for i, j in candidates if ids[i] in new or ids[j] in new}
     if timelines is not None and candidates:
         found = timelines(sorted({ids[i] for pair in candidates for i in pair}))
         videos = {v: {**d, "timeline": found[v]} if v in found else d for v, d in videos.items()}
