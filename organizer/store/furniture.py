@@ -20,34 +20,26 @@ class FurnitureStore:
         """The stored keyframe features (float32, a row per keyframe) and 16x16 grey looks (uint8 rows, or None) of
         these analyses, where they have features."""
         found = {}
-        unique = sorted(set(fps))
-        for start in range(0, len(unique), 500):
-            part = unique[start:start + 500]
-            sql = (f"SELECT fingerprint, keyframe_features, keyframe_looks, dim FROM videos WHERE analysis_key=? AND "
-                   f"keyframe_features IS NOT NULL AND fingerprint IN ({','.join('?' * len(part))})")
-            for fp, data, looks, dim in self._read(sql, (key, *part)):
-                rows = from_blob(data, np.float16)
-                if not dim or len(rows) % dim:
-                    continue
-                rows = rows.astype(np.float32).reshape(-1, dim)
-                seen = from_blob(looks, np.uint8)
-                found[fp] = (rows, seen.reshape(len(rows), -1) if seen is not None and len(seen) and len(
-                    seen) % len(rows) == 0 else None)
+        for fp, data, looks, dim in self._videos("fingerprint, keyframe_features, keyframe_looks, dim",
+                                                 "keyframe_features IS NOT NULL AND ", fps, key):
+            rows = from_blob(data, np.float16)
+            if not dim or len(rows) % dim:
+                continue
+            rows = rows.astype(np.float32).reshape(-1, dim)
+            seen = from_blob(looks, np.uint8)
+            found[fp] = (rows, seen.reshape(len(rows), -1) if seen is not None and len(seen) and len(
+                seen) % len(rows) == 0 else None)
         return found
 
     def timelines(self, fps: list[str], key: str) -> dict[str, tuple[np.ndarray, float]]:
         """The stored timelines (uint8, a flattened 16x16 grey image per step) and their steps in seconds, of these
         analyses, where they have one (analyses made before schema v6 have none)."""
         found = {}
-        unique = sorted(set(fps))
-        for start in range(0, len(unique), 500):
-            part = unique[start:start + 500]
-            sql = (f"SELECT fingerprint, timeline, timeline_step FROM videos WHERE analysis_key=? AND timeline IS NOT "
-                   f"NULL AND timeline_step > 0 AND fingerprint IN ({','.join('?' * len(part))})")
-            for fp, data, step in self._read(sql, (key, *part)):
-                rows = unpacked(data, 256)
-                if rows is not None:
-                    found[fp] = (rows, float(step))
+        for fp, data, step in self._videos("fingerprint, timeline, timeline_step",
+                                           "timeline IS NOT NULL AND timeline_step > 0 AND ", fps, key):
+            rows = unpacked(data, 256)
+            if rows is not None:
+                found[fp] = (rows, float(step))
         return found
 
     def mark_furniture(self, marks: dict[str, tuple[tuple[int, ...], np.ndarray | None]], key: str) -> None:

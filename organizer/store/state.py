@@ -278,20 +278,25 @@ class LibraryState(FurnitureStore):
         cols = "fingerprint, error, duration, n_frames, keyframes, vector, class_scores, " + (
             "thumbnails" if with_thumbnails else "NULL") + (", keyframe_features" if with_keyframes else ", NULL") + (
             ", furniture, grouping")
+        for fp, error, *row in self._videos(cols, "", fps, key):
+            if error is not None:
+                found.failures[fp] = error
+                continue
+            analysis = decode_analysis(*row)
+            if analysis is None:
+                log.warning("the cached analysis of %s does not decode; it is made again", fp)
+            else:
+                found.analyses[fp] = analysis
+        return found
+
+    def _videos(self, cols: str, where: str, fps: list[str], key: str):
+        """Rows (`cols`) of the videos table for these fingerprints under this analysis key, 500 fingerprints a
+        query (SQLite's limit on parameters); `where`: more conditions, each followed by AND."""
         unique = sorted(set(fps))
         for start in range(0, len(unique), 500):
             part = unique[start:start + 500]
-            sql = f"SELECT {cols} FROM videos WHERE analysis_key=? AND fingerprint IN ({','.join('?' * len(part))})"
-            for fp, error, *row in self._read(sql, (key, *part)):
-                if error is not None:
-                    found.failures[fp] = error
-                    continue
-                analysis = decode_analysis(*row)
-                if analysis is None:
-                    log.warning("the cached analysis of %s does not decode; it is made again", fp)
-                else:
-                    found.analyses[fp] = analysis
-        return found
+            yield from self._read(f"SELECT {cols} FROM videos WHERE analysis_key=? AND {where}fingerprint IN "
+                                  f"({','.join('?' * len(part))})", (key, *part))
 
     def frame_features(self, fp: str) -> np.ndarray | None:
         rows = self._read("SELECT f.data, v.n_frames, v.dim FROM frame_features f JOIN videos v USING (fingerprint) "
