@@ -105,6 +105,20 @@ def test_one_piece_moving_where_the_other_stands_still_is_a_disagreement():
     assert tl.same(timeline(other), timeline(other, noise=1.0, seed=3)), "a copy moves where the original does"
 
 
+def test_a_short_stretch_of_its_own_after_a_long_intro_is_judged():
+    """Two videos of one length, a 4.25 s title card (known furniture) and then 2.5 s of two different moments of
+    one room. Before, motion windows were laid every second from the start and left out where they touched the
+    card, so no window fell inside the 2.5 s and the pictures alone made them one video."""
+    card = np.full((17, SIDE, SIDE), 60.0)
+    card[:, 24:40, 8:56] = 230
+    whole = recording(21, 30)
+    one, other = np.concatenate([card, whole[:10]]), np.concatenate([card, whole[60:70]])
+    marks = {"own": (5.5,), "furniture": (1.0,)}
+    match = tl.compare(timeline(one, **marks), timeline(other, **marks))
+    assert match.looks >= tl.LOOKS and match.windows >= 1 and not match.same
+    assert tl.same(timeline(one, **marks), timeline(one, noise=1.0, **marks))
+
+
 def test_a_still_picture_is_judged_by_its_look():
     still = recording(11, 10)[:1].repeat(40, 0)
     other = recording(12, 10)[:1].repeat(40, 0)
