@@ -57,6 +57,8 @@ MUTANTS = [
            "(moves[0] < MOVES and moves[1] < LONE)", "moves[0] < MOVES", ("tests/test_timeline.py",)),
     Mutant("a video's own stretch after a long intro gets no motion window", "organizer/grouping/timeline.py",
            "SHORT = 4 ", "SHORT = 99 ", ("tests/test_timeline.py",)),
+    Mutant("an intro is only the shot around its keyframe", "organizer/grouping/timeline.py",
+           "    if at and mine and min(at) < min(mine):", "    if False:", ("tests/test_timeline.py",)),
     Mutant("no zoom tried (crops missed)", "organizer/grouping/timeline.py",
            "ZOOMS = (1.0, 1.06, 1.12, 1.18)", "ZOOMS = (1.0,)", ("tests/test_timeline.py",)),
     Mutant("copies found from keyframes only", "organizer/grouping/reposts.py",
