@@ -72,7 +72,7 @@ def main() -> None:
         rows = np.clip(base, 0, 255).astype(np.uint8).reshape(n, -1)
         step = max(STEP, seconds / 960)
         copy = rows.reshape(n, 16, 16)[int(0.3 * n):, :, ::-1].reshape(-1, 256)
-        print(f"| {seconds} s | {n} | {1000 * timed((rows, step), (copy, step), args.repeat):.1f} ms |", flush=True)
+        print(f"| {seconds} s | {n} | {1000 * timed(tl.Timeline(rows, step), tl.Timeline(copy, step), args.repeat):.1f} ms |", flush=True)
 
 
 if __name__ == "__main__":
