@@ -54,7 +54,7 @@ MUTANTS = [
            "        return self.looks >= LOOKS and self.marked >= LOOKS and", "        return self.looks >= LOOKS and",
            ("tests/test_timeline.py",)),
     Mutant("a window where only one side moves says nothing", "organizer/grouping/timeline.py",
-           "(moves[0] < MOVES and moves[1] < LONE)", "moves[0] < MOVES", ("tests/test_timeline.py",)),
+           "if moves[0] < MOVES and moves[1] < LONE:", "if moves[0] < MOVES:", ("tests/test_timeline.py",)),
     Mutant("a video's own stretch after a long intro gets no motion window", "organizer/grouping/timeline.py",
            "SHORT = 4 ", "SHORT = 99 ", ("tests/test_timeline.py",)),
     Mutant("an intro is only the shot around its keyframe", "organizer/grouping/timeline.py",
