@@ -149,3 +149,43 @@ def test_a_long_fixed_shot_where_things_come_and_go_shows_each_picture(tmp_path)
     long_kf = analyse_video(str(long), params, backend).keyframes
     assert len(long_kf.times) >= 3, long_kf.times
     assert len(analyse_video(str(short), params, backend).keyframes.times) <= len(long_kf.times)
+
+
+@needs_models
+def test_a_shot_of_flat_colour_between_an_intro_and_an_end_card_keeps_a_keyframe(tmp_path):
+    """Issue 25: a clip of flat colour slides (moviepy's test video) between an uploader's intro and end card lost
+    its only picture: its frames fail the near-solid gate, the intro and the card pass it, and the video showed
+    only its furniture (alone, the clip keeps its best frame). A shot whose every frame fails on its looks keeps
+    its best one; a blank frame is still never a keyframe."""
+    from .conftest import write_video
+
+    flat = np.zeros((120, 160, 3), np.uint8)
+    flat[:] = (40, 120, 150)
+    flat[30:90, 40:120] = (70, 150, 180)                     # a slide: two colours, little contrast, not blank
+    path = write_video(tmp_path / "slides.mp4", [scene_image(1, (160, 120)), flat, scene_image(7, (160, 120))],
+                       seconds_each=3.0, noise=0.5)
+    settings = fast_settings()
+    params, backend = AnalysisParams.from_settings(settings), load_backend(FeatureSpec.from_settings(settings))
+    from organizer.analysis.video import analyse_video
+    times = analyse_video(str(path), params, backend).keyframes.times
+    assert any(3.0 < t < 6.0 for t in times), times
+    assert len(times) == 3, times
+
+
+def test_a_piece_read_whole_as_a_long_transition_keeps_its_best_frame():
+    """Issue 25: a 2.4 s piece of an old film between two cuts (no intro before it, an end card after) was read as
+    a dissolve from end to end; with the card passing the gates the video showed only its card. A run of samples
+    read as a transition for LONG_TRANSITION s that fills a piece keeps its best frame; a real dissolve, which
+    sits inside the piece of the shots it joins, or a short run, keeps none."""
+    from organizer.analysis.parts import own_parts
+
+    usable, score = np.ones(4, bool), np.array([1.0, 2.0, 1.0, 1.0])
+    keep = np.array([False, False, True, True])
+    excluded = ["transition", "transition", "", ""]
+    shots, times = [-1, -1, 0, 0], [0.5, 1.5, 2.5, 3.5]
+    assert own_parts(keep, usable, score, excluded, shots, times, pieces=[0, 0, 1, 1]) == [1], "the better one"
+    assert own_parts(keep, usable, score, excluded, shots, times, pieces=[0, 0, 0, 0]) == [], "a dissolve into a shot"
+    assert own_parts(keep, usable, score, excluded, shots, [0.5, 1.0, 2.5, 3.5], pieces=[0, 0, 1, 1]) == []
+    assert own_parts(keep, usable, score, excluded, shots, times) == [], "without pieces, left alone"
+    assert own_parts(keep, np.array([True, False, True, True]), score, excluded, shots, times,
+                     pieces=[0, 0, 1, 1]) == [0], "never a dark frame"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from organizer.analysis import parts
 from organizer.vectors import kmeans, l2n, silhouette
 
 THUMB = 32           # side of the grey/colour thumbnails used for pixel comparisons
@@ -184,11 +185,20 @@ class KeyframeSelector:
 
     # -- shots -------------------------------------------------------------------------------------------
     def prepare(self, frames: list[np.ndarray], excluded: list[str] | None = None,
-                shots: list[int] | None = None, times: list[float] | None = None) -> "KeyframeSelector":
+                shots: list[int] | None = None, times: list[float] | None = None,
+                pieces: list[int] | None = None) -> "KeyframeSelector":
         """Everything that needs no features: quality, gates, and (with shots) the units and their representatives.
         After this, `sources()` says which frames the model must see; fit() then needs features only for those."""
         self.quality_ = measure(frames)
         self.keep_, self.dropped_ = self._gates(self.quality_, excluded, shots)
+        whole = "kept_best_of_bad" in self.dropped_        # every frame failed: its best stands for the video
+        if shots is not None and times is not None and excluded is not None and not whole:
+            q = self.quality_
+            usable = (q.luminance > self.dark_max) & (q.luminance < self.bright_min)
+            for i in parts.own_parts(self.keep_, usable, q.sharpness * (1 + q.color_bins), excluded, shots, times,
+                                     pieces):
+                self.keep_[i] = True
+                self.dropped_["kept_best_of_part"] = self.dropped_.get("kept_best_of_part", 0) + 1
         self.units_ = self.reps_ = None
         self.split_of_: dict[int, int] = {}      # frame -> the long shot it was split from (_split_long)
         self.part_of_: dict[int, int] = {}       # frame -> which part of it

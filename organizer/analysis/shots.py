@@ -76,12 +76,14 @@ class Signal:
 
 @dataclass(frozen=True)
 class Edit:
-    """Per signal frame: its label (CLEAR ... FADE) and its shot (-1 for frames that are not clear)."""
+    """Per signal frame: its label (CLEAR ... FADE), its shot (-1 for frames that are not clear) and its piece (the
+    stretch between two cuts or gaps in the signal; None when unknown)."""
 
     frames: np.ndarray
     labels: np.ndarray
     shots: np.ndarray
     cuts: int
+    pieces: np.ndarray | None = None
 
     def at(self, number: int) -> tuple[int, int]:
         """(label, shot) of a frame number: the nearest signal frame at or before it."""
@@ -89,6 +91,11 @@ class Edit:
         if i < 0:
             return CLEAR, -1
         return int(self.labels[i]), int(self.shots[i])
+
+    def piece(self, number: int) -> int:
+        """The piece of a frame number (as at()); -1 when unknown."""
+        i = int(np.searchsorted(self.frames, number, side="right")) - 1
+        return int(self.pieces[i]) if self.pieces is not None and i >= 0 else -1
 
     def stretches(self) -> list[tuple[int, int, int]]:
         """(first frame, last frame, shot) of each run of clear frames."""
@@ -246,7 +253,7 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
             shot += 1
         shots[t] = shot
         last_clear = t
-    return Edit(signal.frames, labels, shots, int(cut.sum()))
+    return Edit(signal.frames, labels, shots, int(cut.sum()), piece)
 
 
 def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seconds: float = 0.25,
