@@ -61,6 +61,8 @@ MUTANTS = [
            "    if at and mine and min(at) < min(mine):", "    if False:", ("tests/test_timeline.py",)),
     Mutant("a part of the video that failed the gates whole is left without a keyframe",
            "organizer/analysis/parts.py", "        if part:\n", "        if False:\n", ("tests/test_keyframes.py",)),
+    Mutant("an end card in two videos is never furniture", "organizer/grouping/furniture.py", "ENDS = 2 ",
+           "ENDS = 99 ", ("tests/test_furniture.py",)),
     Mutant("no zoom tried (crops missed)", "organizer/grouping/timeline.py",
            "ZOOMS = (1.0, 1.06, 1.12, 1.18)", "ZOOMS = (1.0,)", ("tests/test_timeline.py",)),
     Mutant("copies found from keyframes only", "organizer/grouping/reposts.py",

@@ -172,3 +172,20 @@ def test_a_nightly_run_reads_no_keyframes_when_nothing_is_new_and_matches_a_new_
     data, where = organized(root)
     assert calls and where["green-new.mp4"] == where["green-0.mp4"]
     assert [p["videos"] for p in data["furniture"]] == [7, 7]
+
+
+def test_an_end_card_that_closes_two_unrelated_videos_is_furniture():
+    """In a small library an uploader's end card may close two videos only, below MIN_VIDEOS. At the same end of
+    every video it is in (the last keyframe of each), two unrelated videos are enough; the same picture in the
+    middle of two videos is not, nor one that ends two videos of one group (their own closing scene)."""
+    rng = np.random.default_rng(11)
+    card, a, b, c = rng.normal(size=(4, DIM)) * 3
+    noisy = lambda v: v + 0.05 * rng.normal(size=DIM)                            # noqa: E731
+    videos = {"x": np.array([noisy(a), noisy(card)]), "y": np.array([noisy(b), noisy(card)]),
+              "z": np.array([noisy(c), noisy(c)])}
+    videos |= {f"o{i}": rng.normal(size=(2, DIM)) for i in range(5)}
+    assert fu.find(videos).marks == {"x": (1,), "y": (1,)}
+    middle = dict(videos, x=np.array([noisy(a), noisy(card), noisy(a)]))
+    assert fu.find(middle).marks == {}
+    same_group = dict(videos, y=np.array([noisy(a), noisy(card)]))
+    assert fu.find(same_group).marks == {}
