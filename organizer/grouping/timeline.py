@@ -34,7 +34,7 @@ WINDOW, STRIDE = 8, 4   # motion is compared in windows of 8 steps (2 s), every 
 SHORT = 4               # outside furniture; a shorter run of at least 4 steps (1 s) is one window. Windows laid from
                         # the first step, and skipped where they touched furniture, left the 2-3 s of a video's own
                         # after a long intro unjudged: with runs, recall on the tune libraries 0.934 -> 0.963 and
-                        # no wrong pair (2-4 steps gave the same pairs, 6 fewer copies, 8 fewer still)
+                        # no wrong pair (runs of 2-4 steps gave the same pairs; 6 found fewer copies, 8 fewer still)
 MOVES = 1.0       # a window decides when both sides move at least this much (RMS grey levels; re-encoding noise
                   # at 16x16 is a third of it)
 LONE = 3.0        # ... or when one side moves this much, whatever the other does: a person crossing one piece of a
