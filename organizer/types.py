@@ -82,7 +82,7 @@ class Analysis:
     width: int = 0                                       # the video's picture size (0: an older analysis)
     height: int = 0
     timeline: np.ndarray | None = None                   # uint8, a 16x16 grey image every timeline_step seconds
-    timeline_step: float = 0.0                           # (analysis/timeline.py; None: an older analysis)
+    timeline_step: float = 0.0                           # (analysis/timeline.py; 0: an older analysis)
 
     @property
     def bare(self) -> bool:

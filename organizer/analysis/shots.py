@@ -85,16 +85,20 @@ class Edit:
     cuts: int
     pieces: np.ndarray | None = None
 
+    def _index(self, number: int) -> int:
+        """The nearest signal frame at or before a frame number (-1: none)."""
+        return int(np.searchsorted(self.frames, number, side="right")) - 1
+
     def at(self, number: int) -> tuple[int, int]:
         """(label, shot) of a frame number: the nearest signal frame at or before it."""
-        i = int(np.searchsorted(self.frames, number, side="right")) - 1
+        i = self._index(number)
         if i < 0:
             return CLEAR, -1
         return int(self.labels[i]), int(self.shots[i])
 
     def piece(self, number: int) -> int:
         """The piece of a frame number (as at()); -1 when unknown."""
-        i = int(np.searchsorted(self.frames, number, side="right")) - 1
+        i = self._index(number)
         return int(self.pieces[i]) if self.pieces is not None and i >= 0 else -1
 
     def stretches(self) -> list[tuple[int, int, int]]:

@@ -181,7 +181,11 @@ def furniture_steps(rows: np.ndarray, step: float, moments: tuple[float, ...],
     going = np.r_[(u[1:] * u[:-1]).sum(1), -1.0]         # how each step's picture goes on into the next
     goes_on = (going >= SHOT) | flat | np.r_[flat[1:], False]
     out = np.zeros(len(rows), bool)
-    at = [min(max(int(t / step), 0), len(rows) - 1) for t in moments]
+
+    def steps(times: tuple[float, ...]) -> list[int]:
+        return [min(max(int(t / step), 0), len(rows) - 1) for t in times]
+
+    at, mine = steps(moments), steps(own)
     for first in at:
         last = first
         while first > 0 and goes_on[first - 1]:
@@ -189,7 +193,6 @@ def furniture_steps(rows: np.ndarray, step: float, moments: tuple[float, ...],
         while last < len(rows) - 1 and goes_on[last]:
             last += 1
         out[first:last + 1] = True
-    mine = [min(max(int(t / step), 0), len(rows) - 1) for t in own]
     if at and mine and min(at) < min(mine):
         out[:min(at) + int(np.argmin(going[min(at):min(mine)])) + 1] = True
     if at and mine and max(at) > max(mine):
