@@ -199,3 +199,19 @@ def test_a_black_and_white_film_is_a_picture_and_a_solid_frame_is_not():
     assert q.color_bins[0] <= 10, "few colours: the old gate would have called it blank"
     sel = KeyframeSelector().prepare([grey, grey, solid])
     assert sel.keep_.tolist() == [True, True, False] and sel.dropped_.get("blank") == 1
+
+
+def _edit(changes: list[float]) -> Edit:
+    """A shot of 4 frames (0.16 s at 25 frames/s) between two transitions, then a long shot."""
+    labels = np.array([1, 1, 0, 0, 0, 0, 1, 1] + [0] * 20)
+    shots = np.array([-1, -1, 0, 0, 0, 0, -1, -1] + [1] * 20)
+    return Edit(np.arange(28), labels.astype(np.int8), shots, cuts=0,
+                change=np.array([0, 0, 0] + changes + [0] * 21, np.float32))
+
+
+def test_a_short_scene_between_two_transitions_gets_a_sample_when_it_holds_still():
+    """Issue 26, class 3: a 0.4 s scene between two transitions keeps a 0.12-0.2 s clear middle: sampled when steady, not when
+    it changes all along (the clear-looking middle of a wipe)."""
+    assert missing_samples(_edit([0.0, 0.01, 0.0, 0.0]), [20], budget=5, fps=25) == [3]
+    assert missing_samples(_edit([0.0, 0.08, 0.1, 0.0]), [20], budget=5, fps=25) == [], "a wipe's middle"
+    assert missing_samples(_edit([0.0, 0.0, 0.0, 0.0]), [20], budget=5, fps=25, short_seconds=0.25) == []
