@@ -2,7 +2,9 @@
 
 Feature distances differ by orders of magnitude between models (random-weight InceptionV3 vs MobileNet), so
 the number of pictures is chosen with scale-free silhouette scores on features, and "the same picture" is decided
-with model-independent pixel checks (analysis/pixels.py: a small thumbnail and an 8x8x8 colour histogram).
+with model-independent pixel checks (analysis/pixels.py: a small thumbnail and an 8x8x8 colour histogram). Where
+pixels say "alike" and features say "apart" (two people in one room), the runs of features along the two shots
+decide (analysis/runs.py): compared with how far a shot's own frames are from each other, not with a fixed number.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 
 import numpy as np
 
-from organizer.analysis import parts
+from organizer.analysis import parts, runs
 from organizer.analysis.pixels import (SAME_PICTURE_MAD, SIMILAR_CONTENT_MAD, FrameQuality, hist_corr, measure,
                                        transition_frames)
 from organizer.vectors import kmeans, l2n, silhouette
@@ -82,6 +84,9 @@ class KeyframeSelector:
     def _same_picture(self, q: FrameQuality, i: int, j: int, feats: np.ndarray) -> bool:
         if hist_corr(q.hists[i], q.hists[j]) < self.redundant_hist or self._apart(i, j):
             return False
+        units = self.unit_of_
+        if i in units and j in units and not self._runs_agree(units[i], units[j], feats):
+            return False            # look-alike pictures that the runs of features keep apart (runs.py)
         return q.mad[i, j] <= SAME_PICTURE_MAD or float(feats[i] @ feats[j]) >= self.redundant_cosine
 
     # -- clustering ----------------------------------------------------------------------------------------
@@ -192,26 +197,54 @@ class KeyframeSelector:
                 out[i] = int(reps[np.argmin(np.abs(reps - i))])
         return out
 
+    def _runs_agree(self, a: int, b: int, feats: np.ndarray) -> bool:
+        """Units a and b may show one picture by their features (analysis/runs.py): their representatives are
+        close, or their runs of features are as close as a shot's frames are to each other."""
+        if float(feats[self.reps_[a]] @ feats[self.reps_[b]]) >= self.redundant_cosine:
+            return True
+        return runs.agree(feats[self.units_[a]], feats[self.units_[b]], self.typical_)
+
+    def wanted(self, features: np.ndarray) -> list[int]:
+        """After a first pass of the cascade: the frames whose own features would decide a question its shared
+        features leave open. Two units that their features keep apart while their representatives agree in pixels
+        (look-alike people in one room, or two visits of one room): all their frames, for runs.agree. Not those of
+        a long shot: _split_long reads its pictures from the features it has."""
+        if not self.reps_:
+            return []
+        feats, reps, want = l2n(features), self.reps_, set()
+        labels = self._linkage(feats)
+        for a in range(len(reps)):
+            for b in range(a + 1, len(reps)):
+                if labels[a] != labels[b] and self._alike(reps[a], reps[b]) \
+                        and float(feats[reps[a]] @ feats[reps[b]]) < self.redundant_cosine:
+                    want.update(int(i) for u in (a, b) if not self._long(self.units_[u]) for i in self.units_[u])
+        return sorted(want)
+
+    def _linkage(self, feats: np.ndarray) -> np.ndarray:
+        """Per unit, its group by features alone: average linkage on the units' mean features, cut at shot_link times
+        the median distance between units (with two units or fewer, each its own)."""
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        n = len(self.units_)
+        descriptors = np.stack([l2n(feats[u].mean(0)) for u in self.units_])
+        if n <= 2:
+            return np.arange(n)
+        d = np.clip(1 - descriptors @ descriptors.T, 0, None)[np.triu_indices(n, 1)]
+        scale = float(np.median(d))
+        if scale <= 0:
+            return np.zeros(n, dtype=int)
+        return np.array(fcluster(linkage(d, "average"), t=self.shot_link * scale, criterion="distance"))
+
     def _group_units(self, feats: np.ndarray) -> list[list[int]]:
         """Shots that show the same scene, as lists of unit numbers: average linkage on the shots' mean features,
         cut at a fraction of the median distance between shots (scale-free across models), joined where the
-        representatives' pixels agree."""
-        from scipy.cluster.hierarchy import fcluster, linkage
-
+        representatives' pixels agree, unless the runs of features along the two shots keep them apart."""
         reps, n = self.reps_, len(self.units_)
-        descriptors = np.stack([l2n(feats[u].mean(0)) for u in self.units_])
-        labels = np.arange(n)
-        if n > 2:
-            d = np.clip(1 - descriptors @ descriptors.T, 0, None)[np.triu_indices(n, 1)]
-            scale = float(np.median(d))
-            if scale > 0:
-                labels = fcluster(linkage(d, "average"), t=self.shot_link * scale, criterion="distance")
-            else:
-                labels = np.zeros(n, dtype=int)
-        labels = np.array(labels)
+        labels = self._linkage(feats)
         for a in range(n):
             for b in range(a + 1, n):
-                if self._alike(reps[a], reps[b]) and not self._bridges(labels, labels[a], labels[b]):
+                if self._alike(reps[a], reps[b]) and not self._bridges(labels, labels[a], labels[b]) \
+                        and self._runs_agree(a, b, feats):
                     labels[labels == labels[b]] = labels[a]
         groups: dict[int, list[int]] = {}
         for u, label in enumerate(labels):
@@ -223,6 +256,20 @@ class KeyframeSelector:
         clips this costs no frame: such shots changed their picture, so the cascade sent every frame already)."""
         times = self.times_
         return times is not None and len(unit) >= 4 and times[unit[-1]] - times[unit[0]] >= LONG_SHOT
+
+    def _split_mixed(self, feats: np.ndarray) -> None:
+        """A unit whose frames all look alike in pixels, but whose own features (wanted()) form pictures that
+        runs.agree keeps apart: a cut, wipe or dissolve between look-alike pictures (two people in one room) that
+        the 16x16 signal could not see. Each picture becomes a unit. A unit whose pixels change (a pan) is left
+        whole: its features change along it by nature."""
+        units, reps = [], []
+        for unit, rep in zip(self.units_, self.reps_):
+            pieces = [unit]
+            if len(runs.distinct(feats[unit])) > 1 and not self._long(unit) and len(self._segments(unit, rep)) == 1:
+                pieces = runs.pictures(feats, unit, self.typical_)
+            units += pieces
+            reps += [rep if rep in p else self._representative(p) for p in pieces]
+        self.units_, self.reps_ = units, reps
 
     def _split_long(self, feats: np.ndarray, times: list[float]) -> None:
         """A shot of LONG_SHOT seconds or more (a fixed camera where people come and go) shows as many pictures as
@@ -280,7 +327,7 @@ class KeyframeSelector:
         chosen = []
         for group in self._group_units(feats):
             members = np.array([self.reps_[u] for u in group])
-            centre = l2n(np.stack([feats[self.units_[u]].mean(0) for u in group]).mean(0))
+            centre = l2n(np.concatenate([feats[self.units_[u]] for u in group]).mean(0))   # by frames, not shots
             chosen.append(self._sharpest_near(members, 1 - feats[members] @ centre))
         return chosen
 
@@ -303,8 +350,13 @@ class KeyframeSelector:
         if getattr(self, "_prepared_n", None) != n:
             self.prepare(frames, excluded, shots)
         q, feats = self.quality_, l2n(features)
+        self.unit_of_: dict[int, int] = {}
         if self.units_:
+            self.typical_ = runs.typical_spread([feats[u] for u in self.units_])
+            self._split_mixed(feats)
             self._split_long(feats, times)
+            self.typical_ = runs.typical_spread([feats[u] for u in self.units_])
+            self.unit_of_ = {r: u for u, r in enumerate(self.reps_)}
         chosen = self._choose_by_shots(feats) if self.units_ else self._choose_by_frames(feats)
         chosen.sort(key=lambda i: times[i])
         kept: list[int] = []

@@ -15,7 +15,7 @@ import numpy as np
 
 from organizer.analysis.decode import WORK_SIDE, frames_at, sample_video
 from organizer.errors import VideoUnreadable
-from organizer.features import FeatureBackend, FeatureSpec, embed_frames, near_duplicate_sources, tiny_grey
+from organizer.features import Embedding, FeatureBackend, FeatureSpec, embed_frames, near_duplicate_sources, tiny_grey
 from organizer.analysis.images import thumbnail_jpeg
 from organizer.analysis.keyframes import KeyframeSelector
 from organizer.analysis.shots import LABELS, detect, missing_samples
@@ -121,6 +121,20 @@ def _near_duplicates_too(frames, sources: list[int], keep: set[int], threshold: 
     return out
 
 
+def _second_pass(embedding: Embedding, more: list[int], frames, backend: FeatureBackend, batch_size: int) -> Embedding:
+    """The cascade's features with `more` frames given their own (KeyframeSelector.wanted): a second, small batch."""
+    if not more:
+        return embedding
+    extra = embed_frames(backend, [frames[i] for i in more], batch_size)
+    features = embedding.features.copy()
+    features[more] = extra.features
+    scores = embedding.scores
+    if scores is not None and extra.scores is not None:
+        scores = scores.copy()
+        scores[more] = extra.scores
+    return Embedding(features, scores, embedding.reused - len(more))
+
+
 def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: FeatureBackend) -> Analysis:
     """The analysis of already sampled frames: features, keyframes, vector, thumbnails. With the cascade, the
     model sees one representative frame per shot; the shot's other frames reuse its features."""
@@ -134,6 +148,9 @@ def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: Feat
     if sources is not None and params.reuse_below > 0:
         sources = _near_duplicates_too(sampled.frames, sources, set(selector.reps_), params.reuse_below)
     embedding = embed_frames(backend, sampled.frames, params.batch_size, params.reuse_below, sources=sources)
+    if sources is not None:
+        embedding = _second_pass(embedding, [i for i in selector.wanted(embedding.features) if sources[i] != i],
+                                 sampled.frames, backend, params.batch_size)
     selector.fit(embedding.features, sampled.frames, sampled.times, excluded, shots)
     chosen = selector.keyframe_indices_
     keyframes = Keyframes(
