@@ -219,6 +219,20 @@ MUTANTS = [
     Mutant("review forgets exclusions", "organizer/pipeline.py",
            '        if kind == "exclude":\n            excluded.add(rel)', '        if kind == "exclude":\n            pass',
            (REVIEW + "test_apply_from_the_page_and_later_runs_keep_what_was_decided",)),
+    # Issue 26, round two: each rule that tells look-alike pictures apart, and the sampling of short steady scenes
+    Mutant("look-alike shots joined on pixels alone", "organizer/analysis/keyframes.py",
+           "                        and self._runs_agree(a, b, feats):", "                        and True:",
+           ("tests/test_lookalikes.py",)),
+    Mutant("a missed cut between look-alike pictures never splits a shot", "organizer/analysis/keyframes.py",
+           "                pieces = runs.pictures(feats, unit, self.typical_)", "                pieces = [unit]",
+           ("tests/test_lookalikes.py",)),
+    Mutant("the cascade's second pass asks for nothing", "organizer/analysis/keyframes.py",
+           "        return sorted(want)", "        return []", ("tests/test_lookalikes.py",)),
+    Mutant("runs agree whatever their spread", "organizer/analysis/runs.py",
+           "    return float((distinct(a) @ distinct(b).T).max()) >= reference - MARGIN", "    return True",
+           ("tests/test_lookalikes.py",)),
+    Mutant("a short steady scene gets no sample", "organizer/analysis/shots.py", "STEADY = 0.03", "STEADY = -1.0",
+           ("tests/test_shots.py",)),
 ]
 
 
