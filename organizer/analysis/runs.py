@@ -58,7 +58,6 @@ def agree(a: np.ndarray, b: np.ndarray, typical: float | None) -> bool:
     return float((distinct(a) @ distinct(b).T).max()) >= reference - MARGIN
 
 
-
 def pictures(feats: np.ndarray, unit: np.ndarray, typical: float | None, depth: int = 2) -> list[np.ndarray]:
     """A shot's frames (indices into feats, L2-normalised rows) as the pictures they show: split in two by their
     features (2-means) while the two halves do not agree(), at most `depth` times. One picture: [unit].
