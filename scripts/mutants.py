@@ -233,6 +233,14 @@ MUTANTS = [
            ("tests/test_lookalikes.py",)),
     Mutant("a short steady scene gets no sample", "organizer/analysis/shots.py", "STEADY = 0.03", "STEADY = -1.0",
            ("tests/test_shots.py",)),
+    # Issue 26, round three: faint cuts and dissolves between still look-alike pictures
+    Mutant("a faint step between still pictures is never a cut", "organizer/analysis/shots.py",
+           "d[t] >= minimum or _step(y, contiguous, t, fps) >= STEP_CONTRAST)", "d[t] >= minimum)",
+           ("tests/test_shots.py",)),
+    Mutant("a quiet dissolve between still pictures stays clear", "organizer/analysis/shots.py",
+           "    labels[quiet] = TRANSITION", "    labels[quiet] = labels[quiet]", ("tests/test_shots.py",)),
+    Mutant("a shot goes on across a quiet step", "organizer/analysis/shots.py",
+           "(quiet[t - 1] or not _same_sides(", "(False or not _same_sides(", ("tests/test_shots.py",)),
 ]
 
 

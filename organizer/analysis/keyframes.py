@@ -16,13 +16,10 @@ import numpy as np
 from organizer.analysis import parts, runs
 from organizer.analysis.pixels import (SAME_PICTURE_MAD, SIMILAR_CONTENT_MAD, FrameQuality, hist_corr, measure,
                                        transition_frames)
+from organizer.analysis.shots import LONG_SHOT
 from organizer.vectors import kmeans, l2n, silhouette
 
 BLANK_CONTRAST = 16.0     # luma standard deviation (0-255) under which a frame with few colours is near-solid
-# A shot at least this long is described by its pictures, not taken as one: chosen for fixed cameras where people come
-# and go (the shared 139 s office clip, issue 24), and longer than any scene appearance of the generated edits
-# (make_edits.py: at most 7 s; make_edits_b.py: 6 s), where a shot is one picture and stays so.
-LONG_SHOT = 10.0
 
 
 class KeyframeSelector:

@@ -34,6 +34,24 @@ SAME_SIDES = 0.04     # a wipe: at least this share of the 16x16 pixels changes 
 # 0.00-0.01, while the short "clear" pieces inside wipes change by 0.06-0.16 a frame.
 SHORT_STRETCH = 0.12
 STEADY = 0.03
+# A jump of WEAK_CUT to 0.08 (too small for a cut on its own) is a cut when it steps between two still pictures: its
+# change across is at least STEP_CONTRAST times the change inside 0.2 s on either side. Measured on the tune sets
+# (make_edits_b.py seeds 7, 5 and 61): 63 jumps of 0.03-0.08 at 3x the change around them, of which
+# the 4 real cuts (different signers in one room) step at 4.2, 14.8, 17.8 and 42.9 and the 59 others (motion, the
+# edges of transitions, a looped source turning back) at 8.2 at most. The same test finds dissolves and wipes
+# between such pictures (_quiet_steps): over the same sets, of the 199 shots with a step of 0.025 or more across a gap
+# of 0.2-1.4 s, the 10 real transitions step at 14.1-44.6 and the rest at 12.9 at most (11.9 below 0.08). Per
+# frame, the real ones change 1.9-29 times faster across than on their sides; a steady slow pan changes at one rate
+# (the shared clip moviepy__doc_example2.mp4, 12 signal frames a second: 1.0, while its step reads 13).
+WEAK_CUT = 0.03
+STEP_CONTRAST = 13.0
+STEP_RATE = 1.5
+# A shot at least this long is described by its pictures, not taken as one (analysis/keyframes.py): chosen for fixed
+# cameras where people come and go (the shared 139 s office clip, issue 24), and longer than any scene appearance of
+# the generated edits (make_edits.py: at most 7 s; make_edits_b.py: 6 s), where a shot is one picture and stays so.
+# Inside such a stretch of clear frames the steps between still pictures are what happens in the room (a hand puts
+# a bottle down), not an edit: _quiet_steps leaves them to the keyframe step, which sees every frame of it.
+LONG_SHOT = 10.0
 CLEAR, TRANSITION, FLASH, BLANK, FADE = 0, 1, 2, 3, 4
 LABELS = ("clear", "transition", "flash", "blank", "fade")
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p",
@@ -156,14 +174,79 @@ def _explained(y: np.ndarray, w: int, max_error: float) -> tuple[np.ndarray, np.
     return out, spans
 
 
-def _cuts(d: np.ndarray, contiguous: np.ndarray, fps: float, ratio: float, minimum: float) -> np.ndarray:
-    """A change far above the changes around it (PySceneDetect's adaptive rule), and above `minimum`."""
+def _spread(y: np.ndarray, w: int) -> np.ndarray:
+    """For each start s: the largest difference between two of the frames y[s:s+w] (how much a still picture
+    moves over w frames); 0 where the window runs past the end."""
+    n = len(y)
+    out = np.zeros(n, np.float32)
+    for k in range(1, w):
+        dk = np.zeros(n, np.float32)
+        dk[:n - k] = _mad(y[k:], y[:n - k])
+        for i in range(w - k):                          # the pair (s+i, s+i+k) lies inside the window at s
+            out[:n - i] = np.maximum(out[:n - i], dk[i:])
+    out[max(0, n - w + 1):] = 0
+    return out
+
+
+def _step(y: np.ndarray, contiguous: np.ndarray, t: int, fps: float) -> float:
+    """How cleanly the signal steps from one still picture to another at frame t: the smallest difference across
+    t (the two frames on each side) over the largest difference inside the 0.2 s on either side. A cut between two
+    still pictures is a step (far above 1); motion changes the picture on both sides as much as across."""
+    w = max(2, round(0.2 * fps))
+    if t - w < 0 or t + w > len(y) or not contiguous[t - w + 1:t + w].all():
+        return 0.0
+    left, right = y[t - w:t], y[t:t + w]
+    cross = min(float(_mad(a, b)) for a in left[-2:] for b in right[:2])
+    within = max(float(_spread(side, w)[0]) for side in (left, right))
+    return cross / max(within, 1e-3)
+
+
+def _quiet_steps(y: np.ndarray, clear: np.ndarray, piece: np.ndarray, fps: float, maximum: float) -> np.ndarray:
+    """Gradual transitions between two look-alike still pictures (a dissolve or a wipe between two people filmed
+    alike in one room), too faint for _gradual: inside clear frames of one piece, still for 0.2 s on each side
+    of a stretch of 0.2-1.4 s, and the two sides differ by WEAK_CUT to `maximum`, STEP_CONTRAST times more than
+    either side moves, and changing at least STEP_RATE times faster per frame than the sides (a steady pan or
+    a slow fade changes at one rate: across a gap as much per frame as inside 0.2 s). The stretch between them
+    is the transition; the strongest step wins where they overlap.
+    Not inside LONG_SHOT seconds of clear frames: there the room changes, and the keyframe step reads it."""
+    n = len(y)
+    w = max(2, round(0.2 * fps))
+    spread = _spread(y, w)
+    stretch = np.zeros(n, np.int64)                       # per frame, its run of clear frames in one piece
+    edges = [0, *(np.flatnonzero((np.diff(clear.astype(np.int8)) != 0) | (np.diff(piece) != 0)) + 1), n]
+    for a, b in zip(edges[:-1], edges[1:]):
+        stretch[a:b] = b - a
+    found = []
+    for seconds in (0.1, 0.2, 0.35, 0.5, 0.7):           # half the transition's length
+        g = max(1, round(seconds * fps))
+        if n < 2 * (g + w) + 1:
+            continue
+        t = np.arange(g + w, n - g - w)
+        cross = _mad(y[t - g - 1], y[t + g])
+        within = np.maximum(np.maximum(spread[t - g - w], spread[t + g]), 1e-3)
+        faster = cross * (w - 1) >= STEP_RATE * (2 * g + 1) * within       # per frame, against the sides' motion
+        for i in np.flatnonzero((cross >= WEAK_CUT) & (cross < maximum) & (cross >= STEP_CONTRAST * within) & faster):
+            a, b = int(t[i]) - g - w, int(t[i]) + g + w
+            if clear[a:b].all() and piece[a] == piece[b - 1] and stretch[a] < LONG_SHOT * fps:
+                found.append((float(cross[i] / within[i]), int(t[i]) - g, int(t[i]) + g))
+    out = np.zeros(n, bool)
+    for _, a, b in sorted(found, reverse=True):
+        if not out[a - w:b + w].any():
+            out[a:b] = True
+    return out
+
+
+def _cuts(y: np.ndarray, d: np.ndarray, contiguous: np.ndarray, fps: float, ratio: float,
+          minimum: float) -> np.ndarray:
+    """A change far above the changes around it (PySceneDetect's adaptive rule), and above `minimum`; or, from
+    WEAK_CUT up, one that steps between two still pictures (_step): two people filmed alike in one room."""
     n = len(d)
     k = max(2, round(0.3 * fps))
     cut = np.zeros(n, bool)
-    for t in np.flatnonzero(contiguous & (d >= minimum)):
+    for t in np.flatnonzero(contiguous & (d >= min(minimum, WEAK_CUT))):
         around = np.concatenate([d[max(1, t - k):t], d[t + 1:t + 1 + k]])
-        cut[t] = d[t] >= ratio * max(float(around.mean()) if len(around) else 0.0, 0.01)
+        cut[t] = d[t] >= ratio * max(float(around.mean()) if len(around) else 0.0, 0.01) and (
+            d[t] >= minimum or _step(y, contiguous, t, fps) >= STEP_CONTRAST)
     return cut
 
 
@@ -238,7 +321,7 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     d = np.zeros(n, np.float32)
     d[1:] = _mad(y[1:], y[:-1])
     d[~contiguous] = 0
-    cut = _cuts(d, contiguous, fps, cut_ratio, min_cut)
+    cut = _cuts(y, d, contiguous, fps, cut_ratio, min_cut)
     piece = np.cumsum(cut | ~contiguous)                  # pieces of the signal with no cut and no gap
     labels = np.zeros(n, np.int8)
     mean, std = y.mean(1), y.std(1)
@@ -260,13 +343,15 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     fade |= _fading_ends(mean, fps)
     labels[(labels == CLEAR) & fade] = FADE
     labels[(labels == CLEAR) & _gradual(y, piece, fps)] = TRANSITION
+    quiet = _quiet_steps(y, labels == CLEAR, piece, fps, min_cut)
+    labels[quiet] = TRANSITION
     shots = np.full(n, -1, np.int64)
     shot, last_clear = -1, -1
     for t in range(n):
         if labels[t] != CLEAR:
             continue
-        if shot < 0 or cut[t] or not contiguous[t] or (shots[t - 1] < 0 and not _same_sides(
-                y, labels, cut, contiguous, last_clear, t)):
+        if shot < 0 or cut[t] or not contiguous[t] or (shots[t - 1] < 0 and (quiet[t - 1] or not _same_sides(
+                y, labels, cut, contiguous, last_clear, t))):
             shot += 1
         shots[t] = shot
         last_clear = t
