@@ -84,8 +84,12 @@ def test_runs_agree_by_the_spread_of_each_shot():
     pan = l2n(np.stack([np.cos(t) * a + np.sin(t) * b for t in np.linspace(0, 1.2, 6)]))
     assert runs.agree(pan[:3], pan[2:], None), "a moving shot and its return overlap somewhere"
     assert not runs.agree(pan[:2], pan[4:], 0.99), "no overlap, a tight video: apart"
-    assert runs.agree(a[None], b[None], None), "nothing to compare with: the pixels decide"
+    assert not runs.agree(a[None], b[None], None), "nothing to compare with: MobileNet v1's usual spread stands in"
+    assert runs.agree(a[None], l2n(a + 0.3 * b)[None], None), "a moment of the same shot, 0.96 close"
     assert not runs.agree(a[None], b[None], 0.95), "the video's typical spread stands in"
+    loose = _features(a, 4, rng, 0.12)          # a shot that moves, or holds a missed cut: its frames 0.6-0.8 close
+    assert runs.spread(loose) < 0.85 < runs.spread(still_b)
+    assert not runs.agree(loose, still_b, None), "the tighter shot says what close means (issue 26)"
     assert [len(p) for p in runs.pictures(np.concatenate([still_a[:2], still_b[:2], still_a[2:3]]),
                                           np.arange(5), 0.95)] == [3, 2], "A A B B A: two pictures"
 

@@ -25,6 +25,13 @@ from organizer.vectors import kmeans
 # 0.21 below (they count as two pictures). With random-weight InceptionV3, whose cosines all sit near 1, the margin
 # is wide and the pixel rules decide as before.
 MARGIN = 0.03
+# The spread assumed where no shot of the video has two distinct frames (each shot one sample): nothing in the video
+# says what "close" means, so a value for MobileNet v1 stands in. Measured on the tune sets make_edits_b.py seeds 5
+# and 61: the videos' typical spreads are 0.67-0.96 (median 0.92); two different signers in one room have their
+# frames 0.70-0.77 apart, and one-sample visits of one moving scene 0.81-0.85 (round two). 0.85 keeps the signers
+# apart and lets most such visits join. Random-weight InceptionV3's cosines all sit near 1, far above it, so there
+# the pixel rules decide alone, as they did before for such videos.
+UNKNOWN_SPREAD = 0.85
 
 
 def distinct(x: np.ndarray) -> np.ndarray:
@@ -49,12 +56,13 @@ def typical_spread(shots: list[np.ndarray]) -> float | None:
 
 def agree(a: np.ndarray, b: np.ndarray, typical: float | None) -> bool:
     """Whether shots a and b (their frames' L2-normalised features) can show one picture: their closest frames are
-    within MARGIN of the tighter of the two shots' spreads (the video's typical spread for a shot without one).
-    With nothing to compare with (no shot has two distinct frames), True: the pixel rules decide alone."""
+    within MARGIN of the tighter of the two shots' spreads (the video's typical spread when neither has one, and
+    UNKNOWN_SPREAD when no shot of the video has). The tighter one: a shot that moves, or that holds a missed cut,
+    has a loose spread that would let it join any look-alike (issue 26: three signers in one room became one)."""
     own = [s for s in (spread(a), spread(b)) if s is not None]
-    reference = min(own) if own else typical
+    reference = max(own) if own else typical
     if reference is None:
-        return True
+        reference = UNKNOWN_SPREAD
     return float((distinct(a) @ distinct(b).T).max()) >= reference - MARGIN
 
 
