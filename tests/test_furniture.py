@@ -86,6 +86,28 @@ def test_two_pictures_that_always_come_together_are_a_groups_own():
     assert fu.find(videos).marks == {}
 
 
+def test_a_groups_own_scenes_stay_its_own_when_an_intro_fills_the_rest_of_its_videos():
+    """Every video of a group shows the group's two scenes, and two of its three open with the uploader's intro,
+    which also opens videos of other groups. Every keyframe recurs, so each picture is judged without itself: the
+    intro first (it spans the most videos), and a group's scene without the intro once it is found to be furniture.
+    Judged with the intro still in, the one video without it looked unrelated to the two with it, and a group's own
+    scene became furniture (its video then lost the pictures it is grouped by)."""
+    rng = np.random.default_rng(5)
+    intro = rng.normal(size=(2, DIM)) * 3
+    noisy = lambda v: (v + 0.05 * rng.normal(size=v.shape)).astype(np.float32)       # noqa: E731
+    videos, with_intro = {}, set()
+    for g in range(3):
+        scenes = rng.normal(size=(2, DIM))
+        for i in range(3):
+            own = scenes if i % 2 == 0 else scenes[::-1]
+            name = f"g{g}v{i}"
+            videos[name] = noisy(np.vstack([intro, own]) if i < 2 else own)
+            with_intro |= {name} if i < 2 else set()
+    found = fu.find(videos)
+    assert found.marks == {name: (0, 1) for name in with_intro}, found.marks
+    assert sorted(p.videos for p in found.pictures) == [6, 6]
+
+
 def test_the_index_finds_the_same_copies_as_comparing_every_pair(monkeypatch):
     videos, _, _ = library(seed=4, groups=6, per=8)
     exact = fu.find(videos)

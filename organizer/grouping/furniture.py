@@ -169,8 +169,13 @@ def find(keyframes: dict[str, np.ndarray], seed: int = 0) -> Furniture:
     furniture = np.zeros(len(x), bool)
     for (members, _), verdict in zip(candidates, verdicts):
         furniture[members] = bool(verdict)
-    verdicts = [v if v is not None else _unrelated(x, owner, furniture | _mask(len(x), members), videos, seed)
-                for v, (members, videos) in zip(verdicts, candidates)]
+    # Judged again one at a time, the most widespread first, each without the furniture found so far: an intro
+    # that also fills the other keyframes of a group's videos is left out before that group's own scenes are
+    # judged (with it in, the group's one video without the intro looked unrelated to those with it).
+    for k in sorted((k for k, v in enumerate(verdicts) if v is None), key=lambda k: (-len(candidates[k][1]), k)):
+        members, videos = candidates[k]
+        verdicts[k] = _unrelated(x, owner, furniture | _mask(len(x), members), videos, seed)
+        furniture[members] |= bool(verdicts[k])
     pictures, marks = [], {}
     for (members, videos), verdict in zip(candidates, verdicts):
         if not verdict:
