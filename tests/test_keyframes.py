@@ -172,6 +172,24 @@ def test_a_shot_of_flat_colour_between_an_intro_and_an_end_card_keeps_a_keyframe
     assert len(times) == 3, times
 
 
+def test_a_flat_part_split_into_one_sample_shots_still_keeps_its_best_frame():
+    """Issue 26 round three: an aeroplane in an empty sky (flat: every frame fails the near-solid gate) zooms out
+    once, which the signal reads as a quiet step, so its one shot of three samples became two shots of one sample
+    each with a transition sample between them; the shot rule wants two samples, and the video (its intro and
+    end card passing the gates) kept only its furniture. The piece between two cuts is a part too: its clear
+    shots' samples together keep their best one. Two shots in two pieces, a sample each, stay a frame coming out
+    of black each (none kept)."""
+    from organizer.analysis.parts import own_parts
+
+    usable, score = np.ones(5, bool), np.array([1.0, 3.0, 2.0, 5.0, 1.0])
+    keep = np.array([True, False, False, False, True])                  # the intro and the end card
+    excluded = ["", "", "transition", "", ""]
+    shots, times = [0, 1, -1, 2, 3], [0.5, 4.6, 5.6, 6.7, 7.7]
+    assert own_parts(keep, usable, score, excluded, shots, times, pieces=[0, 1, 1, 1, 2]) == [3]
+    assert own_parts(keep, usable, score, excluded, shots, times, pieces=[0, 1, 1, 2, 3]) == []
+    assert own_parts(keep, usable, score, excluded, shots, times) == [], "without pieces, left alone"
+
+
 def test_a_piece_read_whole_as_a_long_transition_keeps_its_best_frame():
     """Issue 25: a 2.4 s piece of an old film between two cuts (no intro before it, an end card after) was read as
     a dissolve from end to end; with the card passing the gates the video showed only its card. A run of samples

@@ -19,13 +19,20 @@ LONG_TRANSITION = 0.9   # seconds between the first and last of a run of samples
 def own_parts(keep: np.ndarray, usable: np.ndarray, score: np.ndarray, excluded: list[str], shots: list[int],
               times: list[float], pieces: list[int] | None = None) -> list[int]:
     """Frames to keep so that no part of the video is left without one: the best frame of a shot of two samples or more
-    whose every frame failed the gates on its looks (a shot of flat colour), and of a run of samples read as a
+    whose every frame failed the gates on its looks (a shot of flat colour), or of the clear shots of one piece
+    (between two cuts) taken together, two samples or more (a flat shot that a transition inside it, real or
+    not, split into shots of one sample each: issue 26), and of a run of samples read as a
     transition for LONG_TRANSITION s or more that fills a piece of the video between two cuts. Beside an intro
     and an end card that pass the gates, such a part was the video's whole own picture, and the video showed
     only its furniture (issue 25); alone in the video it was kept anyway (the best of bad frames), and a video
     whose every frame failed is left to that rule (the caller's). Only `usable` frames (never a dark or a
     bright one: a shot of black is no picture of the video), the one of highest `score`."""
     parts = [[i for i, s in enumerate(shots) if s == shot] for shot in sorted({s for s in shots if s >= 0})]
+    if pieces is not None:        # a piece's clear shots together: a flat picture split into one-sample shots
+        for piece in sorted(set(pieces)):
+            inside = [i for i, s in enumerate(shots) if s >= 0 and pieces[i] == piece]
+            if len({shots[i] for i in inside}) >= 2:
+                parts.append(inside)
     run: list[int] = []
     for i in range(len(shots) + 1):
         if i < len(shots) and shots[i] < 0 and excluded[i] == "transition":
