@@ -1,5 +1,6 @@
 """Keyframe selection edge cases on generated videos with real (MobileNet) and random (InceptionV3) features."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -207,3 +208,29 @@ def test_a_piece_read_whole_as_a_long_transition_keeps_its_best_frame():
     assert own_parts(keep, usable, score, excluded, shots, times) == [], "without pieces, left alone"
     assert own_parts(keep, np.array([True, False, True, True]), score, excluded, shots, times,
                      pieces=[0, 0, 1, 1]) == [0], "never a dark frame"
+
+
+def test_a_blend_just_outside_a_transition_is_neither_the_blur_reference_nor_the_representative():
+    """Issue 26 round three: a slow dissolve into a moving scene was read as a transition for only part of its
+    length, so the first sample of the next shot was still a blend of the two pictures. A blend has the edges of
+    both and reads far sharper than the moving scene's own frames: those were dropped as blurred against it, and
+    it became the shot's keyframe (scored inside the transition). A frame within EDGE seconds of a transition is no
+    blur reference, and in a unit of three frames or more it is not the representative."""
+    from organizer.analysis.keyframes import EDGE
+
+    size = (320, 240)
+    moving = cv2.GaussianBlur(scene_image(3, size), (0, 0), 8).astype(np.float32)     # motion-blurred picture
+    stripes = (np.indices((240, 320)).sum(0) % 8 < 4)[..., None].repeat(3, 2).astype(np.float32) * 255
+    rng = np.random.default_rng(0)
+    frames = [np.clip(0.9 * np.roll(moving, 16, axis=1) + 0.1 * stripes, 0, 255).astype(np.uint8)] + [
+        np.clip(np.roll(moving, 8 * k, axis=1) + rng.normal(0, 1, moving.shape), 0, 255).astype(np.uint8)
+        for k in (0, 4, 8)]                                   # the blend lies among the nearer half of the shot
+    args = (frames, ["", "", "", ""], [0, 0, 0, 0], [4.5, 5.5, 6.5, 7.5], [0, 0, 0, 0])
+    before = KeyframeSelector().prepare(*args)
+    assert before.keep_.tolist() == [True, False, False, False], "the test needs a blend that reads sharpest"
+    near = [0.2, 1.2, 2.2, EDGE + 0.1]
+    selector = KeyframeSelector().prepare(*args, near_transition=near)
+    assert selector.keep_.all(), selector.dropped_
+    assert selector.reps_ != [0] and len(selector.reps_) == 1
+    alone = KeyframeSelector().prepare(frames[:2], ["", ""], [0, 0], [4.5, 5.5], [0, 0], near_transition=near[:2])
+    assert len(alone.reps_) == 1, "a unit of two keeps whichever is best"

@@ -19,6 +19,12 @@ from organizer.analysis.pixels import (SAME_PICTURE_MAD, SIMILAR_CONTENT_MAD, Fr
 from organizer.analysis.shots import LONG_SHOT
 from organizer.vectors import kmeans, l2n, silhouette
 
+# A frame this close (seconds) to a transition may still be a blend of its two pictures: the blend test finds most
+# dissolves to within 0.03 s of their ends, but on the tune sets (make_edits_b.py seeds 7, 5, 61: 290 transitions)
+# six leave more than 0.3 s undetected at an end, at most 1.0 s (99th percentile 0.74 s), and a keyframe was taken in
+# that tail twice. A blend of two pictures has the edges of both, so it reads sharper than either: it is no
+# reference for the blur gate, and in a unit of three frames or more it is not the representative.
+EDGE = 0.75
 BLANK_CONTRAST = 16.0     # luma standard deviation (0-255) under which a frame with few colours is near-solid
 
 
@@ -67,6 +73,8 @@ class KeyframeSelector:
         if shots is not None:
             shot = np.asarray(shots)
             similar &= shot[:, None] == shot[None, :]
+        if self.near_ is not None:           # nor is a frame just outside a transition (a dissolve's tail)
+            similar &= (self.near_ >= EDGE)[None, :]
         reference = np.where(similar, q.sharpness[None, :], 0).max(1)
         blurred = keep & (q.sharpness < self.blur_ratio * reference)
         if blurred.any():
@@ -124,10 +132,12 @@ class KeyframeSelector:
     # -- shots -------------------------------------------------------------------------------------------
     def prepare(self, frames: list[np.ndarray], excluded: list[str] | None = None,
                 shots: list[int] | None = None, times: list[float] | None = None,
-                pieces: list[int] | None = None) -> "KeyframeSelector":
+                pieces: list[int] | None = None, near_transition=None) -> "KeyframeSelector":
         """Everything that needs no features: quality, gates, and (with shots) the units and their representatives.
-        After this, `sources()` says which frames the model must see; fit() then needs features only for those."""
+        After this, `sources()` says which frames the model must see; fit() then needs features only for those.
+        near_transition: per frame, the seconds to the nearest frame the edit reads as a transition (see EDGE)."""
         self.quality_ = measure(frames)
+        self.near_ = None if near_transition is None else np.asarray(near_transition, np.float64)
         self.keep_, self.dropped_ = self._gates(self.quality_, excluded, shots)
         whole = "kept_best_of_bad" in self.dropped_        # every frame failed: its best stands for the video
         if shots is not None and times is not None and excluded is not None and not whole:
@@ -154,7 +164,12 @@ class KeyframeSelector:
     def _representative(self, unit: np.ndarray) -> int:
         """The sharpest of the unit's frames closest (in pixels) to the unit's mean picture: no features needed."""
         q = self.quality_
-        return self._sharpest_near(unit, np.abs(q.thumbs[unit] - q.thumbs[unit].mean(0)).mean(1))
+        dist = np.abs(q.thumbs[unit] - q.thumbs[unit].mean(0)).mean(1)
+        if self.near_ is not None and len(unit) >= 3:
+            inner = self.near_[unit] >= EDGE
+            if inner.any():
+                return self._sharpest_near(unit[inner], dist[inner])
+        return self._sharpest_near(unit, dist)
 
     def _sharpest_near(self, members: np.ndarray, dist: np.ndarray) -> int:
         """The sharpest of the members in the nearer half by `dist` (not simply the nearest one)."""

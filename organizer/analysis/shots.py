@@ -132,6 +132,16 @@ class Edit:
         i = self._index(number)
         return int(self.pieces[i]) if self.pieces is not None and i >= 0 else -1
 
+    def to_transition(self, numbers, fps: float) -> np.ndarray:
+        """Per frame number, the seconds to the nearest frame read as a transition or a fade (inf: none)."""
+        at = self.frames[(self.labels == TRANSITION) | (self.labels == FADE)]
+        numbers = np.asarray(numbers, np.int64)
+        if not len(at) or fps <= 0:
+            return np.full(len(numbers), np.inf)
+        i = np.clip(np.searchsorted(at, numbers), 1, len(at)) - 1      # the one at or before, and the one after
+        j = np.minimum(i + 1, len(at) - 1)
+        return np.minimum(np.abs(numbers - at[i]), np.abs(at[j] - numbers)) / fps
+
     def stretches(self) -> list[tuple[int, int, int]]:
         """(first frame, last frame, shot) of each run of clear frames."""
         out = []

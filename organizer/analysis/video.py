@@ -143,7 +143,8 @@ def analyse_frames(sampled: SampledFrames, params: AnalysisParams, backend: Feat
     excluded = [LABELS[label] if label else "" for label, _ in marks] if edit is not None else None
     shots = [shot for _, shot in marks] if edit is not None else None
     pieces = [edit.piece(n) for n in sampled.indices] if edit is not None else None
-    selector = params.selector().prepare(sampled.frames, excluded, shots, sampled.times, pieces)
+    near = edit.to_transition(sampled.indices, sampled.fps) if edit is not None else None
+    selector = params.selector().prepare(sampled.frames, excluded, shots, sampled.times, pieces, near)
     sources = selector.sources() if params.cascade else None
     if sources is not None and params.reuse_below > 0:
         sources = _near_duplicates_too(sampled.frames, sources, set(selector.reps_), params.reuse_below)
