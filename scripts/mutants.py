@@ -248,7 +248,7 @@ MUTANTS = [
            ("tests/test_shots.py",)),
     # Issue 26, round three: faint cuts and dissolves between still look-alike pictures
     Mutant("a faint step between still pictures is never a cut", "organizer/analysis/shots.py",
-           "d[t] >= minimum or _step(y, contiguous, t, fps) >= STEP_CONTRAST)", "d[t] >= minimum)",
+           "d[t] >= minimum or _step(y, spread, contiguous, t, w) >= STEP_CONTRAST)", "d[t] >= minimum)",
            ("tests/test_shots.py",)),
     Mutant("a quiet dissolve between still pictures stays clear", "organizer/analysis/shots.py",
            "    labels[quiet] = TRANSITION", "    labels[quiet] = labels[quiet]", ("tests/test_shots.py",)),

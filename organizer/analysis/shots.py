@@ -198,20 +198,24 @@ def _spread(y: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-def _step(y: np.ndarray, contiguous: np.ndarray, t: int, fps: float) -> float:
+def _still_window(fps: float) -> int:
+    """The 0.2 s (in signal frames, at least 2) over which a still picture is seen to hold still."""
+    return max(2, round(0.2 * fps))
+
+
+def _step(y: np.ndarray, spread: np.ndarray, contiguous: np.ndarray, t: int, w: int) -> float:
     """How cleanly the signal steps from one still picture to another at frame t: the smallest difference across
-    t (the two frames on each side) over the largest difference inside the 0.2 s on either side. A cut between two
-    still pictures is a step (far above 1); motion changes the picture on both sides as much as across."""
-    w = max(2, round(0.2 * fps))
+    t (the two frames on each side) over the largest difference inside the w frames on either side (`spread`, from
+    _spread(y, w)). A cut between two still pictures is a step (far above 1); motion changes the picture on both
+    sides as much as across."""
     if t - w < 0 or t + w > len(y) or not contiguous[t - w + 1:t + w].all():
         return 0.0
-    left, right = y[t - w:t], y[t:t + w]
-    cross = min(float(_mad(a, b)) for a in left[-2:] for b in right[:2])
-    within = max(float(_spread(side, w)[0]) for side in (left, right))
-    return cross / max(within, 1e-3)
+    cross = min(float(_mad(a, b)) for a in y[t - 2:t] for b in y[t:t + 2])
+    return cross / max(float(spread[t - w]), float(spread[t]), 1e-3)
 
 
-def _quiet_steps(y: np.ndarray, clear: np.ndarray, piece: np.ndarray, fps: float, maximum: float) -> np.ndarray:
+def _quiet_steps(y: np.ndarray, spread: np.ndarray, clear: np.ndarray, piece: np.ndarray, fps: float,
+                 maximum: float) -> np.ndarray:
     """Gradual transitions between two look-alike still pictures (a dissolve or a wipe between two people filmed
     alike in one room), too faint for _gradual: inside clear frames of one piece, still for 0.2 s on each side
     of a stretch of 0.2-1.4 s, and the two sides differ by WEAK_CUT to `maximum`, STEP_CONTRAST times more than
@@ -220,8 +224,7 @@ def _quiet_steps(y: np.ndarray, clear: np.ndarray, piece: np.ndarray, fps: float
     is the transition; the strongest step wins where they overlap.
     Not inside LONG_SHOT seconds of clear frames: there the room changes, and the keyframe step reads it."""
     n = len(y)
-    w = max(2, round(0.2 * fps))
-    spread = _spread(y, w)
+    w = _still_window(fps)
     stretch = np.zeros(n, np.int64)                       # per frame, its run of clear frames in one piece
     edges = [0, *(np.flatnonzero((np.diff(clear.astype(np.int8)) != 0) | (np.diff(piece) != 0)) + 1), n]
     for a, b in zip(edges[:-1], edges[1:]):
@@ -246,17 +249,17 @@ def _quiet_steps(y: np.ndarray, clear: np.ndarray, piece: np.ndarray, fps: float
     return out
 
 
-def _cuts(y: np.ndarray, d: np.ndarray, contiguous: np.ndarray, fps: float, ratio: float,
+def _cuts(y: np.ndarray, d: np.ndarray, spread: np.ndarray, contiguous: np.ndarray, fps: float, ratio: float,
           minimum: float) -> np.ndarray:
     """A change far above the changes around it (PySceneDetect's adaptive rule), and above `minimum`; or, from
     WEAK_CUT up, one that steps between two still pictures (_step): two people filmed alike in one room."""
-    n = len(d)
+    n, w = len(d), _still_window(fps)
     k = max(2, round(0.3 * fps))
     cut = np.zeros(n, bool)
     for t in np.flatnonzero(contiguous & (d >= min(minimum, WEAK_CUT))):
         around = np.concatenate([d[max(1, t - k):t], d[t + 1:t + 1 + k]])
         cut[t] = d[t] >= ratio * max(float(around.mean()) if len(around) else 0.0, 0.01) and (
-            d[t] >= minimum or _step(y, contiguous, t, fps) >= STEP_CONTRAST)
+            d[t] >= minimum or _step(y, spread, contiguous, t, w) >= STEP_CONTRAST)
     return cut
 
 
@@ -331,7 +334,8 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     d = np.zeros(n, np.float32)
     d[1:] = _mad(y[1:], y[:-1])
     d[~contiguous] = 0
-    cut = _cuts(y, d, contiguous, fps, cut_ratio, min_cut)
+    spread = _spread(y, _still_window(fps))             # how much the picture moves within 0.2 s, per start
+    cut = _cuts(y, d, spread, contiguous, fps, cut_ratio, min_cut)
     piece = np.cumsum(cut | ~contiguous)                  # pieces of the signal with no cut and no gap
     labels = np.zeros(n, np.int8)
     mean, std = y.mean(1), y.std(1)
@@ -353,7 +357,7 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
     fade |= _fading_ends(mean, fps)
     labels[(labels == CLEAR) & fade] = FADE
     labels[(labels == CLEAR) & _gradual(y, piece, fps)] = TRANSITION
-    quiet = _quiet_steps(y, labels == CLEAR, piece, fps, min_cut)
+    quiet = _quiet_steps(y, spread, labels == CLEAR, piece, fps, min_cut)
     labels[quiet] = TRANSITION
     shots = np.full(n, -1, np.int64)
     shot, last_clear = -1, -1
