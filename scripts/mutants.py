@@ -254,6 +254,11 @@ MUTANTS = [
            "    labels[quiet] = TRANSITION", "    labels[quiet] = labels[quiet]", ("tests/test_shots.py",)),
     Mutant("a shot goes on across a quiet step", "organizer/analysis/shots.py",
            "(quiet[t - 1] or not _same_sides(", "(False or not _same_sides(", ("tests/test_shots.py",)),
+    # Issue 26, round four: a scene that two dissolves leave a tenth of a second
+    Mutant("a very short stretch between transitions is never sampled", "organizer/analysis/shots.py",
+           "edit.turns.get(shot, 1.0) >= TURN:", "True:", ("tests/test_shots.py",)),
+    Mutant("a very short stretch inside one dissolve is sampled too", "organizer/analysis/shots.py",
+           "edit.turns.get(shot, 1.0) >= TURN:", "False:", ("tests/test_shots.py",)),
 ]
 
 

@@ -1,6 +1,8 @@
 """How a video is edited (shots.py), and keyframes that follow the edit: real MP4s with dissolves, fades through
 black, a white flash, a wipe and a fade-out, composed frame by frame with numpy and decoded by PyAV."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from organizer.analysis.decode import sample_video
 from organizer.features import FeatureSpec, load_backend, to_model_input
 from organizer.analysis.keyframes import KeyframeSelector, measure
 from organizer.vectors import l2n
-from organizer.analysis.shots import BLANK, CLEAR, FADE, FLASH, Edit, Signal, detect, missing_samples
+from organizer.analysis.shots import BLANK, CLEAR, FADE, FLASH, TRANSITION, Edit, Signal, detect, missing_samples
+from organizer.analysis.turns import turns
 
 from .conftest import fast_settings, needs_models, scene_image, write_video
 
@@ -216,6 +219,43 @@ def test_a_short_scene_between_two_transitions_gets_a_sample_when_it_holds_still
     assert missing_samples(_edit([0.0, 0.01, 0.0, 0.0]), [20], budget=5, fps=25) == [3]
     assert missing_samples(_edit([0.0, 0.08, 0.1, 0.0]), [20], budget=5, fps=25) == [], "a wipe's middle"
     assert missing_samples(_edit([0.0, 0.0, 0.0, 0.0]), [20], budget=5, fps=25, short_seconds=0.25) == []
+
+
+def _small(scene: int) -> np.ndarray:
+    return cv2.resize(scene_image(scene).mean(2), (16, 16), interpolation=cv2.INTER_AREA).astype(np.float64)
+
+
+@pytest.mark.parametrize("hold", [1, 3, 4])
+def test_a_scene_that_two_dissolves_leave_a_tenth_of_a_second_gets_a_sample(hold):
+    """Issue 26, class 3, round four: a 0.4 s scene between two dissolves (make_edits_b.py) may keep only 1-3 clear
+    frames, too few to be seen holding still; the picture's change turns there (towards it, then away), so it is
+    sampled. Without the turn it is not (the rule before)."""
+    rng = np.random.default_rng(0)
+    a, x, b = _small(1), _small(7), _small(2)
+    images = [a] * 45 + [(1 - i / 16) * a + i / 16 * x for i in range(1, 16)] + [x] * hold
+    images += [(1 - i / 16) * x + i / 16 * b for i in range(1, 16)] + [b] * 45
+    edit = detect(_signal([np.clip(i + rng.normal(0, 0.6, i.shape), 0, 255) for i in images]))
+    inside = np.flatnonzero((edit.labels == CLEAR) & (edit.shots == 1))
+    assert 1 <= len(inside) <= 3 and 45 + 12 <= inside[0] and inside[-1] < 45 + 15 + hold + 5, "a short clear middle"
+    extra = missing_samples(edit, [20, 110], budget=5, fps=30)
+    assert len(extra) == 1 and inside[0] <= extra[0] <= inside[-1], "sampled: the scene is there"
+    assert missing_samples(replace(edit, turns=None), [20, 110], budget=5, fps=30) == []
+
+
+def test_a_clear_moment_inside_one_dissolve_gets_no_sample():
+    """The other side: three frames in the middle of one slow dissolve that the blend test left clear. The picture
+    changes towards the second one all along (cosine near 1), so no sample lands in the dissolve."""
+    a, b = _small(1) / 255, _small(2) / 255
+    y = np.stack([a] * 20 + [(1 - i / 41) * a + i / 41 * b for i in range(1, 41)] + [b] * 20).reshape(80, -1)
+    labels = np.full(80, TRANSITION, np.int8)
+    labels[:20], labels[38:41], labels[60:] = CLEAR, CLEAR, CLEAR
+    shots = np.full(80, -1)
+    shots[:20], shots[38:41], shots[60:] = 0, 1, 2
+    found = turns(y.astype(np.float32), labels == CLEAR, shots, np.ones(80, bool), 30.0, 0.12)
+    assert set(found) == {1} and found[1] > 0.99
+    edit = Edit(np.arange(80), labels, shots, cuts=0, turns=found)
+    assert missing_samples(edit, [10, 70], budget=5, fps=30) == []
+    assert missing_samples(replace(edit, turns={1: 0.0}), [10, 70], budget=5, fps=30) == [39], "a turn would be"
 
 
 def _still(picture: np.ndarray, frames: int, rng, noise: float = 0.6) -> list[np.ndarray]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from organizer.analysis.turns import TURN, turns
+
 SIDE = 16
 BLEND_ERROR = 0.20      # residual (relative to the change between the two ends) under which a frame is their blend
 WIPE_CHANGED = 0.25
@@ -108,6 +110,7 @@ class Edit:
     cuts: int
     pieces: np.ndarray | None = None
     change: np.ndarray | None = None     # per signal frame, its mean absolute 16x16 difference from the one before
+    turns: dict[int, float] | None = None  # per short shot between two transitions: how its change turns
 
     def steady(self, shot: int) -> bool:
         """Whether the picture holds still along a shot (after its first frame): see missing_samples."""
@@ -369,24 +372,28 @@ def detect(signal: Signal | None, cut_ratio: float = 3.0, min_cut: float = 0.08)
             shot += 1
         shots[t] = shot
         last_clear = t
-    return Edit(signal.frames, labels, shots, int(cut.sum()), piece, d)
+    return Edit(signal.frames, labels, shots, int(cut.sum()), piece, d, turns(y, labels == CLEAR, shots, contiguous,
+                                                                              fps, SHORT_STRETCH))
 
 
 def missing_samples(edit: Edit | None, sampled: list[int], budget: int, min_seconds: float = 0.25,
                     fps: float = 25.0, short_seconds: float = SHORT_STRETCH) -> list[int]:
-    """Frame numbers to sample in addition: the middle of each clear stretch (a shot between transitions) that is
-    at least `min_seconds` long, or at least `short_seconds` long and steady, and holds no sampled frame that is
-    clear; shortest gaps first, at most `budget`. A short scene between two transitions keeps only a short clear
-    middle (each transition's run grows by a third); a short "clear" stretch inside a wipe changes all along."""
+    """Frame numbers to sample in addition: the middle of each clear stretch (a shot between transitions) with no
+    clear sample that is at least `min_seconds` long, or `short_seconds` and steady (a short scene between two
+    transitions keeps a short clear middle; a "clear" stretch inside a wipe changes all along), or shorter where the
+    picture's change turns at it (turns.py); shortest gaps first, at most `budget`."""
     if edit is None or budget <= 0:
         return []
-    marks = [edit.at(n) for n in sampled]
-    clear_sampled = {shot for label, shot in marks if label == CLEAR}
+    clear_sampled = {shot for label, shot in (edit.at(n) for n in sampled) if label == CLEAR}
     want = []
     for first, last, shot in edit.stretches():
         length = last - first + 1
-        if shot in clear_sampled or length < short_seconds * fps or (length < min_seconds * fps
-                                                                    and not edit.steady(shot)):
+        if shot in clear_sampled:
+            continue
+        if length < short_seconds * fps:
+            if edit.turns is None or edit.turns.get(shot, 1.0) >= TURN:
+                continue
+        elif length < min_seconds * fps and not edit.steady(shot):
             continue
         want.append((last - first, (first + last) // 2))
     want.sort()
