@@ -108,6 +108,44 @@ def test_a_groups_own_scenes_stay_its_own_when_an_intro_fills_the_rest_of_its_vi
     assert sorted(p.videos for p in found.pictures) == [6, 6]
 
 
+def test_a_picture_that_is_all_some_videos_show_is_their_content_not_furniture():
+    """Three copies of one video (an uploader's intro, the group's one scene, the uploader's end card) and two more
+    videos of that group, each with the scene and another picture of its own, unrelated to each other. The scene
+    recurs in five videos, and the only two with something else to compare look unrelated; but it is all the
+    copies show besides the intro and the end card: it is their content. Before, it became furniture, and the
+    copies were left with nothing to be grouped or matched by (tune library b7 of bench/make_library.py)."""
+    rng = np.random.default_rng(3)
+    intro, card, scene, q1, q2 = rng.normal(size=(5, DIM)) * 3
+    noisy = lambda v: (v + 0.05 * rng.normal(size=DIM)).astype(np.float32)       # noqa: E731
+    videos = {f"copy{i}": np.array([noisy(intro), noisy(scene), noisy(card)]) for i in range(3)}
+    videos |= {"piece1": np.array([noisy(scene), noisy(q1)]), "piece2": np.array([noisy(q2), noisy(scene)])}
+    others = rng.normal(size=(6, 2, DIM)) * 3
+    videos |= {f"o{i}": np.array([noisy(intro), *map(noisy, others[i]), noisy(card)]) for i in range(6)}
+    found = fu.find(videos)
+    assert all(found.marks[f"copy{i}"] == (0, 2) for i in range(3)), found.marks
+    assert "piece1" not in found.marks and "piece2" not in found.marks
+    assert all(found.marks[f"o{i}"] == (0, 3) for i in range(6))
+    assert sorted(p.videos for p in found.pictures) == [9, 9]
+
+
+def test_a_copy_that_is_nearly_all_intro_does_not_save_the_intro():
+    """An uploader's intro opens six videos: a signer and a copy of it, another signer and a trimmed copy of that
+    one which kept only the intro, and two videos of other groups. The trimmed copy shows nothing else either, but
+    the intro opens every video it is in: it is still furniture (counted as related to the others, the copy had
+    kept the intro in, and two signers became one video: make_library.py's report half, seed 22)."""
+    rng = np.random.default_rng(8)
+    intro, a, x, y = rng.normal(size=(4, DIM)) * 3
+    b = a + 1.5 * rng.normal(size=DIM)                  # another signer, in the same room: related to a
+    noisy = lambda v: (v + 0.05 * rng.normal(size=DIM)).astype(np.float32)       # noqa: E731
+    videos = {"signer": [intro, a], "signer-copy": [intro, a], "other-signer": [intro, b],
+              "other-signer-trimmed": [intro], "x": [intro, x], "y": [intro, y]}
+    videos = {name: np.array([noisy(v) for v in rows]) for name, rows in videos.items()}
+    videos |= {f"o{i}": rng.normal(size=(2, DIM)).astype(np.float32) * 3 for i in range(4)}
+    found = fu.find(videos)
+    assert {name: found.marks.get(name) for name in ("signer", "other-signer-trimmed", "x")} == \
+        {"signer": (0,), "other-signer-trimmed": (0,), "x": (0,)}, found.marks
+
+
 def test_the_index_finds_the_same_copies_as_comparing_every_pair(monkeypatch):
     videos, _, _ = library(seed=4, groups=6, per=8)
     exact = fu.find(videos)
