@@ -238,3 +238,22 @@ def test_a_run_keeps_timelines_in_the_state_not_in_memory(tmp_path):
     assert len(planned.results) == 3 and all(r.analysis.timeline is None for r in planned.results)
     assert sorted(stored) == sorted(r.fingerprint for r in planned.results)
     assert all(len(rows) == 16 and step == STEP for rows, step in stored.values())
+
+
+def test_a_keyframe_just_after_a_cut_is_judged_on_the_step_after_it_too():
+    """A copy trimmed 2.25 s into a video that opens on a 4 s title card, its sampling grid half a step later: its
+    step at 1.5 s already shows the room, and its own keyframe (1.6 s) falls there, where the original still shows
+    the card's last frame. The step after it agrees (a trimmed copy in tune library b3 was lost on this). The step
+    before, in the card's shot, never stands in: another room after that card stays another video."""
+    card = np.full((16, SIDE, SIDE), 60.0)
+    card[:, 24:40, 8:56] = 230
+    whole = np.concatenate([card, recording(31, 6)])
+    copy = whole[9:].copy()
+    copy[6] = whole[16]
+    original = timeline(whole, own=(5.0,), furniture=(1.0,))
+    match = tl.compare(timeline(copy, noise=1.0, own=(1.6,), furniture=(0.5,)), original)
+    assert match.offset == 9 * STEP and match.same, match
+    another = timeline(np.concatenate([card, recording(32, 1)[:3]]), own=(4.0,), furniture=(1.0,))
+    match = tl.compare(another, original)
+    assert match.looks >= tl.LOOKS and match.windows == 0 and not match.same, match
+

@@ -217,9 +217,20 @@ def compare(a: Timeline, b: Timeline) -> Match | None:
     return best
 
 
-def _marked(steps: np.ndarray, marks: tuple[float, ...], step: float) -> np.ndarray:
-    """Positions in `steps` (the shorter one's clear steps of a placement) of the marked moments."""
-    return np.flatnonzero(np.isin(steps, [int(t / step) for t in marks]))
+def _marked(vals: np.ndarray, steps: np.ndarray, skip: np.ndarray, marks: tuple[float, ...], step: float) -> float:
+    """The lowest picture correlation at the marked moments (1.0 when none falls on a clear step of the placement):
+    at each, the best of its step and the steps either side of it outside furniture. A copy's sampling grid sits
+    up to half a step from the original's, so at a keyframe just after a cut one of them may still show the frame
+    before it (an intro's last: -0.22 for a trimmed copy in tune library b3 of bench/make_library.py); the step
+    after agrees. Steps of furniture never stand in: there a copy of an intro agrees with every video it opens."""
+    where = {int(s): i for i, s in enumerate(steps)}
+    lowest = 1.0
+    for k in (int(t / step) for t in marks):
+        if k not in where:
+            continue
+        near = [where[j] for j in (k - 1, k, k + 1) if j in where and not skip[where[j]]]
+        lowest = min(lowest, float(vals[near].max()) if near else float(vals[where[k]]))
+    return lowest
 
 
 def _compare(a: Timeline, b: Timeline) -> Match | None:
@@ -241,10 +252,10 @@ def _compare(a: Timeline, b: Timeline) -> Match | None:
     best = None
     for mean, v, offset, vals, ia, ib in sorted(places, key=lambda p: -p[0])[:PLACES]:
         zoom, mirrored, xa, xb = kept[v]
-        at = _marked(ia, a.own, step)
-        decided, agreed = _motion(xa[ia], xb[ib], sa[ia] | sb[ib])
+        skip = sa[ia] | sb[ib]
+        decided, agreed = _motion(xa[ia], xb[ib], skip)
         match = Match(offset * step, mirrored, zoom, float(np.quantile(vals, 0.2)), decided, agreed,
-                      float(vals[at].min()) if len(at) else 1.0)
+                      _marked(vals, ia, skip, a.own, step))
         if best is None or (match.same, match.looks) > (best.same, best.looks):
             best = match
     return best
