@@ -257,3 +257,21 @@ def test_a_keyframe_just_after_a_cut_is_judged_on_the_step_after_it_too():
     match = tl.compare(another, original)
     assert match.looks >= tl.LOOKS and match.windows == 0 and not match.same, match
 
+
+def test_faint_motion_that_disagrees_is_noise_not_evidence(monkeypatch):
+    """A shot that ends on 4 s of a nearly still picture (a shimmer of 1.5 grey levels), and a copy re-encoded with
+    as much noise: in the still stretch the two motions are mostly noise and correlate below AGREE. Before, that
+    window was a disagreement and the copy was lost (a crop of Big Buck Bunny in tune library b3: RMS 1.3-1.9,
+    0.47-0.56); faint motion now decides only when it agrees. Strong motion that disagrees still decides."""
+    rng = np.random.default_rng(5)
+    moving = recording(41, 6)
+    shimmer = np.stack([cv2.resize(rng.normal(0, 1, (8, 8)).astype(np.float32), (SIDE, SIDE)) for _ in range(16)])
+    frames = np.concatenate([moving, moving[-1:].repeat(16, 0) + 1.5 * shimmer])
+    original, copy = timeline(frames), timeline(frames, noise=1.5, seed=3)
+    match = tl.compare(copy, original)
+    assert match.same and match.windows >= 6, match
+    monkeypatch.setattr(tl, "FAINT", 0.0)
+    assert not tl.compare(copy, original).same, "a faint window disagrees: the test must exercise the rule"
+    monkeypatch.undo()
+    other = timeline(np.concatenate([recording(42, 6), moving[-1:].repeat(16, 0) + 1.5 * shimmer]))
+    assert not tl.same(other, original)
