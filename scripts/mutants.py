@@ -259,6 +259,22 @@ MUTANTS = [
            "edit.turns.get(shot, 1.0) >= TURN:", "True:", ("tests/test_shots.py",)),
     Mutant("a very short stretch inside one dissolve is sampled too", "organizer/analysis/shots.py",
            "edit.turns.get(shot, 1.0) >= TURN:", "False:", ("tests/test_shots.py",)),
+    # Issue 25, round five: copies' pictures, a keyframe just after a cut, faint motion
+    Mutant("a picture that is all some copies show is furniture all the same", "organizer/grouping/furniture.py",
+           "        if (left[videos] == 0).any():", "        if False:", ("tests/test_furniture.py",)),
+    Mutant("a copy that is nearly all intro saves the intro", "organizer/grouping/furniture.py",
+           "        if first[members].all() or last[members].all():\n            continue\n", "",
+           ("tests/test_furniture.py",)),
+    Mutant("a keyframe moment judged on its own step only", "organizer/grouping/timeline.py",
+           "for j in (k - 1, k, k + 1) if j in where and not skip[where[j]]]",
+           "for j in (k,) if j in where and not skip[where[j]]]", ("tests/test_timeline.py",)),
+    Mutant("a furniture step stands in for a keyframe moment", "organizer/grouping/timeline.py",
+           "for j in (k - 1, k, k + 1) if j in where and not skip[where[j]]]",
+           "for j in (k - 1, k, k + 1) if j in where]", ("tests/test_timeline.py",)),
+    Mutant("faint motion that disagrees decides", "organizer/grouping/timeline.py",
+           "        if not agrees and moves[1] < FAINT:", "        if False:", ("tests/test_timeline.py",)),
+    Mutant("faint motion never decides", "organizer/grouping/timeline.py",
+           "        if not agrees and moves[1] < FAINT:", "        if moves[1] < FAINT:", ("tests/test_timeline.py",)),
 ]
 
 

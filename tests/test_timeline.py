@@ -275,3 +275,12 @@ def test_faint_motion_that_disagrees_is_noise_not_evidence(monkeypatch):
     monkeypatch.undo()
     other = timeline(np.concatenate([recording(42, 6), moving[-1:].repeat(16, 0) + 1.5 * shimmer]))
     assert not tl.same(other, original)
+    # A nearly still piece: a trimmed copy's faint motion agrees and decides (a trimmed copy needs a window that
+    # decides, grouping/reposts.py); another moment of that still scene shimmers otherwise and decides nothing.
+    still = np.stack([cv2.resize(rng.normal(0, 1, (8, 8)).astype(np.float32), (SIDE, SIDE)) for _ in range(40)])
+    piece = moving[-1:].repeat(40, 0) + 2.0 * still
+    trimmed = tl.compare(timeline(piece[10:], noise=0.5, seed=4), timeline(piece))
+    assert trimmed.same and trimmed.windows >= 1, trimmed
+    later = moving[-1:].repeat(30, 0) + 2.0 * np.stack([cv2.resize(rng.normal(0, 1, (8, 8)).astype(np.float32),
+                                                                   (SIDE, SIDE)) for _ in range(30)])
+    assert tl.compare(timeline(later, noise=0.5, seed=4), timeline(piece)).windows == 0
