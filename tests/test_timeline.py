@@ -286,6 +286,35 @@ def test_faint_motion_that_disagrees_is_noise_not_evidence(monkeypatch):
     assert tl.compare(timeline(later, noise=0.5, seed=4), timeline(piece)).windows == 0
 
 
+def chain(correlations, seed: int = 0) -> np.ndarray:
+    """uint8 rows (16x16 images) whose centred pictures correlate from each step to the next exactly as given."""
+    rng = np.random.default_rng(seed)
+
+    def unit(v):
+        v = v - v.mean()
+        return v / np.linalg.norm(v)
+    u = [unit(rng.normal(size=256))]
+    for c in correlations:
+        w = unit(rng.normal(size=256))
+        w = unit(w - (w @ u[-1]) * u[-1])
+        u.append(c * u[-1] + np.sqrt(1 - c ** 2) * w)
+    return np.clip(128 + 40 * np.stack(u), 0, 255).round().astype(np.uint8)
+
+
+def test_an_intro_runs_to_the_last_of_its_sharpest_changes_and_an_end_card_from_the_first():
+    """An animated sting changes inside (0.17 from one step to the next) nearly as sharply as at its cut into the
+    video (0.21). Cut at the sharpest change, the intro's last second counted as the video's own, and in two
+    uploaders' videos with that kind of sting the cut, at one moment in both, agreed as motion (report-half seed
+    83 of bench/make_library.py). The end card mirrors it: it starts at the first of the sharpest changes."""
+    going = [0.9] * 8 + [0.17] + [0.9] * 6 + [0.21] + [0.95] * 10 + [0.4] + [0.95] * 3 + [0.25] + [0.9] * 3 + [0.2] + \
+        [0.9] * 3
+    rows = chain(going)                       # the cuts: 15 -> 16 into the video, 30 -> 31 into the end card
+    steps = tl.furniture_steps(rows, STEP, (0.5, 9.5), (6.5,))
+    assert steps[:16].all() and not steps[16:31].any() and steps[31:].all(), steps.astype(int)
+    sharpest = tl.furniture_steps(rows, STEP, (0.5, 9.5), (6.5,), tie=0.0)
+    assert not sharpest[9:16].any() and not sharpest[31:35].any(), "the test must tell the rules apart"
+
+
 def test_one_side_still_while_the_other_moves_disagrees_however_they_correlate():
     """A person crosses one piece of a fixed-camera room (RMS motion over 3); the other piece stands nearly still,
     and its faint flicker (under 1) happened to correlate with that motion (0.63 for two pieces of the office clip

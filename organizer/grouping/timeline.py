@@ -53,7 +53,11 @@ FAINT = 2.5       # ... but where neither side moves this much (RMS), a window t
 SHOT = 0.7        # a step's picture goes on into the next one (a shot of furniture goes on) at this correlation:
                   # colour bars, title and end cards and fades from black held at 0.7 on the tune libraries; a
                   # moving logo sting does not, and only a second of it around its keyframe counts as furniture
-
+TIE = 0.1         # an intro runs to the last of its sharpest changes (this close to the sharpest) before the video's own
+                  # picture, an end card from the first after it: an animated sting changes inside as sharply as at
+                  # its cut (0.17 and 0.20 inside two uploaders' stings of one kind, 0.21 and 0.25 at their cuts, in
+                  # bench/make_library.py's report-half seed 83, read since), and the cut, at one moment in both,
+                  # read as motion that agrees
 
 
 @dataclass(frozen=True)
@@ -180,12 +184,13 @@ def _motion(xa: np.ndarray, xb: np.ndarray, skip: np.ndarray) -> tuple[int, int]
 
 
 def furniture_steps(rows: np.ndarray, step: float, moments: tuple[float, ...],
-                    own: tuple[float, ...] = ()) -> np.ndarray:
+                    own: tuple[float, ...] = (), tie: float = TIE) -> np.ndarray:
     """The steps of the shots that hold these moments: from each, on while one step's picture goes on into the next
     (correlation >= SHOT) or is blank (a fade through black). An intro's shot ends at its cut into the video.
     With the moments of the video's `own` keyframes, a furniture moment before the first of them (an intro) makes
     every step up to the sharpest change between the two furniture (the cut, or the black, into the video), and one
-    after the last of them (an end card) every step from the sharpest change between them on: an animated sting
+    after the last of them (an end card) every step from the sharpest change between them on (the last of the
+    changes within TIE of the sharpest before the video's own picture, the first after it): an animated sting
     changes too fast for one shot (only about a second of it around its keyframe was counted), and its motion is
     alike in every video it opens (0.2-0.9 from step to step in make_library's stings, against -0.1 at the cut).
     """
@@ -209,9 +214,11 @@ def furniture_steps(rows: np.ndarray, step: float, moments: tuple[float, ...],
             last += 1
         out[first:last + 1] = True
     if at and mine and min(at) < min(mine):
-        out[:min(at) + int(np.argmin(going[min(at):min(mine)])) + 1] = True
+        span = going[min(at):min(mine)]
+        out[:min(at) + int(np.flatnonzero(span <= span.min() + tie)[-1]) + 1] = True
     if at and mine and max(at) > max(mine):
-        out[max(mine) + int(np.argmin(going[max(mine):max(at)])) + 1:] = True
+        span = going[max(mine):max(at)]
+        out[max(mine) + int(np.flatnonzero(span <= span.min() + tie)[0]) + 1:] = True
     return out
 
 
