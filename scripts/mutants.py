@@ -275,6 +275,13 @@ MUTANTS = [
            "        if not agrees and moves[1] < FAINT:", "        if False:", ("tests/test_timeline.py",)),
     Mutant("faint motion never decides", "organizer/grouping/timeline.py",
            "        if not agrees and moves[1] < FAINT:", "        if moves[1] < FAINT:", ("tests/test_timeline.py",)),
+    Mutant("one side still while the other moves agrees when they correlate", "organizer/grouping/timeline.py",
+           "        if moves[0] < MOVES:          # one side stands still", "        if False:          # one side stands still",
+           ("tests/test_timeline.py",)),
+    Mutant("an intro ends at its sharpest change", "organizer/grouping/timeline.py",
+           "int(np.flatnonzero(span <= span.min() + tie)[-1])", "int(np.argmin(span))", ("tests/test_timeline.py",)),
+    Mutant("an end card starts at its sharpest change", "organizer/grouping/timeline.py",
+           "int(np.flatnonzero(span <= span.min() + tie)[0])", "int(np.argmin(span))", ("tests/test_timeline.py",)),
 ]
 
 
