@@ -176,25 +176,7 @@ def find(keyframes: dict[str, np.ndarray], seed: int = 0) -> Furniture:
         members, videos = candidates[k]
         verdicts[k] = _unrelated(x, owner, furniture | _mask(len(x), members), videos, seed)
         furniture[members] |= bool(verdicts[k])
-    # A picture inside a video (not what every video it is in opens or closes with, as an intro or an end card
-    # is) that is all some video shows besides the furniture found is that video's content (copies of one video,
-    # or pieces of one recording, with nothing else): such a video is related to every other one of that picture.
-    # Judged again the least widespread first, so that a group's scene is kept before the intros and end cards
-    # around it are judged. Copies had made a group's one picture recur in five videos, two of them with
-    # something else to compare, and it became furniture (tune library b7 of bench/make_library.py: three copies
-    # of a bottle video, left with nothing of their own, were neither grouped nor found to be copies). Not for a
-    # picture at one end of all its videos: a trimmed copy that is nearly all intro shows nothing else either
-    # (bench/make_library.py's report half, seed 22, style a, read since: the intro of six videos of three groups
-    # then stayed in, and two signers became one video).
-    for k in sorted((k for k, v in enumerate(verdicts) if v), key=lambda k: (len(candidates[k][1]), k)):
-        members, videos = candidates[k]
-        if first[members].all() or last[members].all():
-            continue
-        mine = _mask(len(x), members)
-        left = np.bincount(owner[~furniture & ~mine], minlength=len(ids))     # what else each video shows
-        if (left[videos] == 0).any():
-            verdicts[k] = _unrelated(x, owner, furniture | mine, videos, seed, bare=True)
-            furniture[members] = bool(verdicts[k])
+    _keep_content(x, owner, candidates, verdicts, furniture, (first, last), len(ids), seed)
     pictures, marks = [], {}
     for (members, videos), verdict in zip(candidates, verdicts):
         if not verdict:
@@ -207,6 +189,30 @@ def find(keyframes: dict[str, np.ndarray], seed: int = 0) -> Furniture:
                                 first - int(starts[owner[first]])))
     pictures.sort(key=lambda p: -p.videos)
     return Furniture(tuple(pictures), mean, marks)
+
+
+def _keep_content(x: np.ndarray, owner: np.ndarray, candidates: list, verdicts: list, furniture: np.ndarray,
+                  ends: tuple[np.ndarray, np.ndarray], n_videos: int, seed: int) -> None:
+    """A picture inside its videos (not what every video it is in opens, or closes, with, as an intro or an end
+    card does) that is all some video shows besides the furniture found is that video's content (copies of one
+    video, or pieces of one recording, with nothing else): such a video is related to every other one of that
+    picture. Judged again the least widespread first, so that a group's scene is kept before the intros and end
+    cards around it are judged; `verdicts` and `furniture` are updated in place. Copies had made a group's one
+    picture recur in five videos, two of them with something else to compare, and it became furniture (tune
+    library b7 of bench/make_library.py: three copies of a bottle video, left with nothing of their own, were
+    neither grouped nor found to be copies). Not for a picture at one end of all its videos: a trimmed copy that is
+    nearly all intro shows nothing else either (bench/make_library.py's report half, seed 22, style a, read since:
+    the intro of six videos of three groups then stayed in, and two signers became one video)."""
+    first, last = ends
+    for k in sorted((k for k, v in enumerate(verdicts) if v), key=lambda k: (len(candidates[k][1]), k)):
+        members, videos = candidates[k]
+        if first[members].all() or last[members].all():
+            continue
+        mine = _mask(len(x), members)
+        left = np.bincount(owner[~furniture & ~mine], minlength=n_videos)     # what else each video shows
+        if (left[videos] == 0).any():
+            verdicts[k] = _unrelated(x, owner, furniture | mine, videos, seed, bare=True)
+            furniture[members] = bool(verdicts[k])
 
 
 def _mask(n: int, members: np.ndarray) -> np.ndarray:
