@@ -52,10 +52,10 @@ MUTANTS = [
            "    return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD",
            "    return len(offsets) >= 1", ("tests/test_reposts.py",)),
     Mutant("two timelines judged by their pictures alone", "organizer/grouping/timeline.py",
-           "self.marked >= LOOKS and self.agreeing == self.windows", "self.marked >= LOOKS",
+           "self.marked >= LOOKS and \\\n            self.agreeing == self.windows", "self.marked >= LOOKS",
            ("tests/test_timeline.py",)),
     Mutant("a copy's own keyframe moments not checked", "organizer/grouping/timeline.py",
-           "        return self.looks >= LOOKS and self.marked >= LOOKS and", "        return self.looks >= LOOKS and",
+           "STILL_LOOKS) and self.marked >= LOOKS and", "STILL_LOOKS) and",
            ("tests/test_timeline.py",)),
     Mutant("a window where only one side moves says nothing", "organizer/grouping/timeline.py",
            "if moves[0] < MOVES and moves[1] < LONE:", "if moves[0] < MOVES:", ("tests/test_timeline.py",)),
@@ -282,6 +282,9 @@ MUTANTS = [
            "int(np.flatnonzero(span <= span.min() + tie)[-1])", "int(np.argmin(span))", ("tests/test_timeline.py",)),
     Mutant("an end card starts at its sharpest change", "organizer/grouping/timeline.py",
            "int(np.flatnonzero(span <= span.min() + tie)[0])", "int(np.argmin(span))", ("tests/test_timeline.py",)),
+    Mutant("a still pair judged by the usual picture threshold", "organizer/grouping/timeline.py",
+           "self.looks >= (LOOKS if self.windows else STILL_LOOKS)", "self.looks >= LOOKS",
+           ("tests/test_timeline.py",)),
 ]
 
 
