@@ -250,16 +250,18 @@ def _labels_note(spec: FeatureSpec, results) -> tuple[str, ...]:
 def furnish(state: LibraryState, key: str, results: tuple[VideoResult, ...], seed: int = 0) -> ls.Found:
     """What the whole library knows (grouping/library_stats.py): furniture and copies of one video, from the
     keyframes the state keeps (no video is decoded again). A run with no new analysis reads nothing: the marks,
-    grouping vectors and groups the last run stored stand."""
-    known, known_same = state.furniture(key), state.reposts(key)
-    if not results or all(r.cached for r in results) and state.knows_furniture(key):
+    grouping vectors and groups the last run stored stand, unless they were found by another round of the rules
+    (library_stats.RULES): then everything is judged again, once."""
+    stats = f"{key} rules {ls.RULES}"
+    known, known_same = state.furniture(stats), state.reposts(stats)
+    if not results or all(r.cached for r in results) and state.knows_furniture(stats):
         return ls.Found(results, known, ls.merged(known_same, [], {r.fingerprint for r in results}))
     found = ls.look(results, lambda fps: state.keyframe_data(fps, key), known, known_same, seed,
-                    lambda fps: state.timelines(fps, key), state.knows_furniture(key))
+                    lambda fps: state.timelines(fps, key), state.knows_furniture(stats))
     if found.changes:
         state.mark_furniture(found.changes, key)
-    state.save_furniture(key, found.furniture)
-    state.save_reposts(key, found.same)
+    state.save_furniture(stats, found.furniture)
+    state.save_reposts(stats, found.same)
     return found
 
 

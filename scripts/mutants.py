@@ -46,7 +46,7 @@ MUTANTS = [
            "        furniture[members] |= bool(verdicts[k])", "        furniture[members] |= False",
            ("tests/test_furniture.py",)),
     Mutant("a night with nothing new reads every keyframe", "organizer/pipeline.py",
-           "all(r.cached for r in results) and state.knows_furniture(key)", "False",
+           "all(r.cached for r in results) and state.knows_furniture(stats)", "False",
            ("tests/test_furniture.py",)),
     Mutant("a trimmed copy needs one keyframe", "organizer/grouping/reposts.py",
            "    return len(offsets) >= 2 and max(offsets) - min(offsets) <= SPREAD",
@@ -285,6 +285,8 @@ MUTANTS = [
     Mutant("a still pair judged by the usual picture threshold", "organizer/grouping/timeline.py",
            "self.looks >= (LOOKS if self.windows else STILL_LOOKS)", "self.looks >= LOOKS",
            ("tests/test_timeline.py",)),
+    Mutant("groups stored by an older round of the rules stand", "organizer/pipeline.py",
+           '    stats = f"{key} rules {ls.RULES}"', "    stats = key", ("tests/test_reposts.py",)),
 ]
 
 

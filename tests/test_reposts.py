@@ -251,6 +251,36 @@ def test_a_later_night_judges_only_pairs_with_its_new_videos_and_keeps_the_group
 
 
 @needs_models
+def test_groups_found_by_an_older_round_of_the_rules_are_judged_again(tmp_path, monkeypatch):
+    """The groups of copies a run stored stand on later nights; stored by older rules (round five of issue 25 found
+    wrong pairs those rules had made), they would stand for ever. A run under another round of the rules
+    (library_stats.RULES) judges every pair again once, even with nothing new, and drops what no longer holds."""
+    from organizer.grouping import library_stats
+    from organizer.store.state import LibraryState
+
+    root = tmp_path / "lib"
+    library_with_copies(root)
+    run(root, "--dry-run")
+    with LibraryState.open(root / ".organizer") as state:
+        data = json.loads(state.get_meta("same_video"))
+        fps = {fp for g in data["groups"] for fp in g}
+        other = next(r[0] for r in state._read("SELECT fingerprint FROM videos") if r[0] not in fps)
+        data["groups"][0].append(other)                  # a wrong pair an older round of the rules had made
+        state.set_meta("same_video", json.dumps(data))
+    assert len(json.loads(Path(run(root, "--dry-run")["manifest"]).read_text())["same_video"][0]) == 5
+    asked = []
+    original = reposts.groups
+    monkeypatch.setattr(reposts, "groups", lambda videos, seed=0, timelines=None, new=None: asked.append(new) or
+                        original(videos, seed, timelines, new))
+    monkeypatch.setattr(library_stats, "RULES", library_stats.RULES + 1)
+    same = json.loads(Path(run(root, "--dry-run")["manifest"]).read_text())["same_video"]
+    assert asked == [None], "every pair judged again, though nothing is new"
+    assert same == [["red mirrored.mp4", "red small.mp4", "red trimmed.mp4", "red.mp4"]]
+    run(root, "--dry-run")
+    assert asked == [None], "once: the next night with nothing new reads nothing"
+
+
+@needs_models
 def test_copies_of_a_moving_recording_are_found_and_another_part_of_it_is_not(tmp_path):
     """Timelines (issue 25): keyframes alone took two parts of one fixed-camera recording for one video or missed
     a trimmed, mirrored copy; frame after frame, in picture and in motion, they are told apart."""

@@ -19,6 +19,8 @@ from organizer.grouping import reposts as rp
 from organizer.types import Furniture, VideoResult, best_copy
 
 SAMPLE = 20_000      # videos whose keyframes one run compares (about 120,000 keyframes; bench_library_scale.py)
+RULES = 5            # the round of the rules for furniture and copies (issue 25): what a run stored under another round
+                     # is found again (an upgrade must not keep the groups that older rules got wrong)
 
 
 @dataclass(frozen=True)
