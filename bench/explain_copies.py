@@ -65,8 +65,7 @@ def explain(a: dict, b: dict, mean: np.ndarray) -> str:
     if a.get("timeline") is None or b.get("timeline") is None:
         return f"keyframes {cosine}, no timeline"
     short, long_ = (a, b) if a["duration"] <= b["duration"] else (b, a)
-    match = tl.compare(*(tl.Timeline(*v["timeline"], tuple(v["times"][i] for i in rp._own(v)),
-                                     tuple(v["times"][i] for i in v["furniture"])) for v in (short, long_)))
+    match = tl.compare(rp.timeline_of(short), rp.timeline_of(long_))
     if match is None:
         return f"keyframes {cosine}, timelines not comparable"
     return (f"keyframes {cosine}, offset {match.offset:.2f} s, mirrored {match.mirrored}, zoom {match.zoom:g}, "

@@ -93,6 +93,12 @@ def _own(v: dict) -> list[int]:
     return [i for i in range(len(v["features"])) if i not in v["furniture"]]
 
 
+def timeline_of(v: dict) -> tl.Timeline:
+    """A video's timeline with the moments of its own keyframes and of its furniture keyframes."""
+    return tl.Timeline(*v["timeline"], tuple(v["times"][i] for i in _own(v)),
+                       tuple(v["times"][i] for i in v["furniture"]))
+
+
 def _by_timeline(short: dict, long_: dict) -> bool:
     """One video by their timelines (grouping/timeline.py), where both have one: frame after frame alike in
     picture and in motion, the shorter inside the longer, and alike where each shows its own keyframes (so that a
@@ -100,12 +106,9 @@ def _by_timeline(short: dict, long_: dict) -> bool:
     furniture is never judged. A trimmed copy (another length) must also move alike somewhere outside its
     furniture: where nothing moves, a piece of a still scene looks like every other piece of it (the old rule's
     "two keyframes", for frames)."""
-    own_s, own_l = _own(short), _own(long_)
-    if not own_s or not own_l:
+    if not _own(short) or not _own(long_):
         return False
-    match = tl.compare(*(tl.Timeline(*v["timeline"], tuple(v["times"][i] for i in own),
-                                     tuple(v["times"][i] for i in v["furniture"]))
-                         for v, own in ((short, own_s), (long_, own_l))))
+    match = tl.compare(timeline_of(short), timeline_of(long_))
     trimmed = long_["duration"] - short["duration"] > SAME_LENGTH * long_["duration"]
     return match is not None and match.same and (match.windows > 0 or not trimmed)
 
